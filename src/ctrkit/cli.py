@@ -1,0 +1,168 @@
+"""The ``ctrkit`` command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+import yaml
+
+from .data.datasets import DATASETS, RawDataset, load_dataset, prepare
+from .data.readers import open_source
+from .errors import CTRKitError
+from .features.infer import infer_schema
+from .features.spec import Schema
+
+
+def _split_names(text: Optional[str]) -> List[str]:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else []
+
+
+def _parse_label_map(text: Optional[str]) -> Optional[Dict[str, float]]:
+    """``'>50K=1,<=50K=0'`` → {'>50K': 1.0, '<=50K': 0.0} (split at the last '=')."""
+    if not text:
+        return None
+    out = {}
+    for item in text.split(","):
+        key, sep, value = item.rpartition("=")
+        if not sep:
+            raise CTRKitError(f"--label-map: expected VALUE=TARGET pairs, got {item!r}")
+        out[key] = float(value)
+    return out
+
+
+def _read_options(args: argparse.Namespace) -> Dict[str, Any]:
+    opts: Dict[str, Any] = {}
+    if args.sep:
+        opts["sep"] = args.sep.encode().decode("unicode_escape")
+    if args.no_header:
+        opts["header"] = False
+        if not args.columns:
+            raise CTRKitError("--no-header needs --columns A,B,C naming every column")
+    if args.columns:
+        opts["column_names"] = _split_names(args.columns)
+    if args.skip_bad_rows:
+        opts["on_bad_rows"] = "skip"
+    return opts
+
+
+def _user_dataset(args: argparse.Namespace) -> RawDataset:
+    read = _read_options(args)
+    splits = {name: open_source(path, **read) for name, path in
+              (("train", args.train), ("valid", args.valid), ("test", args.test)) if path}
+    label_map = _parse_label_map(args.label_map)
+    if args.schema:
+        with open(args.schema) as fh:
+            schema = Schema.from_dict(yaml.safe_load(fh))
+    elif args.categorical or args.numeric or args.sequence:
+        sequence = dict(s.split(":", 1) if ":" in s else (s, "|") for s in _split_names(args.sequence))
+        schema = Schema.from_columns(args.label, _split_names(args.categorical), _split_names(args.numeric),
+                                     sequence, label_map=label_map)
+    else:
+        if not args.label:
+            raise CTRKitError("--label is required unless --schema names it")
+        schema = infer_schema(splits["train"], args.label, label_map=label_map)
+        print("inferred schema (save it with `ctrkit schema ... > schema.yaml` and edit to override):")
+    return RawDataset(name="custom", schema=schema, splits=splits, info={"files": [args.train, args.valid, args.test]})
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    if args.dataset:
+        entry = DATASETS[args.dataset]
+        options: Dict[str, Any] = {"seed": args.seed}
+        if args.dataset == "synthetic":
+            options["n_rows"] = args.rows
+        if entry.path_option:
+            path = args.path or args.train
+            if not path:
+                raise CTRKitError(f"dataset {args.dataset!r} needs --path pointing at your copy of its files")
+            options[entry.path_option] = path
+            if entry.path_option == "train":
+                options.update(valid=args.valid, test=args.test)
+        raw = load_dataset(args.dataset, **options)
+    else:
+        if not args.train:
+            raise CTRKitError("give --dataset NAME or --train PATH")
+        raw = _user_dataset(args)
+    print(raw.schema.describe())
+    prepared = prepare(raw, args.out, seed=args.seed)
+    proc = prepared.processor
+    print(f"\nembedding table rows: {proc.vocab_size:,} (padding row included)")
+    print(f"{'split':<6} {'rows':>9} {'positive':>9} {'cat':>5} {'num':>5} {'seq':>9} {'skipped':>8}")
+    for name, split in prepared.splits.items():
+        rate = f"{float(split.label.mean()):.4f}" if split.label is not None else "-"
+        seq = "x".join(map(str, split.seq.shape[1:]))
+        print(f"{name:<6} {len(split):>9,} {rate:>9} {split.cat.shape[1]:>5} {split.num.shape[1]:>5} "
+              f"{seq:>9} {split.info.get('skipped', 0):>8}")
+    print(f"\nwritten to {args.out} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    schema = infer_schema(args.data, args.label, label_map=_parse_label_map(args.label_map), **_read_options(args))
+    yaml.safe_dump(schema.to_dict(), sys.stdout, sort_keys=False)
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    width = max(map(len, DATASETS))
+    for name, entry in DATASETS.items():
+        where = f"  (--path / --train: your files)" if entry.path_option else ""
+        print(f"{name:<{width}}  {entry.description}{where}")
+    return 0
+
+
+def _add_read_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sep", help="field separator of text files (default ',' ; '\\t' for .tsv)")
+    p.add_argument("--no-header", action="store_true", help="text files have no header line")
+    p.add_argument("--columns", help="column names, comma-separated (with --no-header)")
+    p.add_argument("--skip-bad-rows", action="store_true", help="skip (and count) rows that cannot be read")
+    p.add_argument("--label-map", help="raw label values to targets, e.g. '>50K=1,<=50K=0'")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ctrkit", description="CTR prediction with feature-interaction models")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="fit the processor on train and encode every split to .npy")
+    p.add_argument("--dataset", choices=sorted(DATASETS), help="a built-in dataset")
+    p.add_argument("--path", help="folder or file of a built-in dataset that is not bundled")
+    p.add_argument("--rows", type=int, default=100_000, help="rows for --dataset synthetic")
+    p.add_argument("--train", help="training file (CSV/TSV/Parquet/libsvm)")
+    p.add_argument("--valid", help="validation file")
+    p.add_argument("--test", help="test file")
+    p.add_argument("--label", help="label column")
+    p.add_argument("--categorical", help="categorical columns, comma-separated")
+    p.add_argument("--numeric", help="numeric columns, comma-separated")
+    p.add_argument("--sequence", help="sequence columns NAME[:SEP], comma-separated")
+    p.add_argument("--schema", help="a YAML schema file (instead of the column flags)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output folder")
+    _add_read_flags(p)
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("schema", help="infer a schema from a data file and print it as YAML")
+    p.add_argument("--data", required=True)
+    p.add_argument("--label", required=True)
+    _add_read_flags(p)
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("datasets", help="list the built-in datasets")
+    p.set_defaults(func=cmd_datasets)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CTRKitError, FileNotFoundError) as exc:
+        print(f"ctrkit: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

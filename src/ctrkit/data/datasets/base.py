@@ -1,0 +1,83 @@
+"""What a dataset module returns, and how it becomes encoded splits on disk."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+import numpy as np
+import pyarrow as pa
+
+from ...features.processor import Processor
+from ...features.spec import Schema
+from ..readers import Source, TableSource
+from ..store import EncodedArrays, read_split
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass
+class RawDataset:
+    """A schema plus raw splits (``train`` always; ``valid`` and ``test`` when the data has them)
+    and ``info`` about the data (sizes, label meaning, planted effects for synthetic data)."""
+
+    name: str
+    schema: Schema
+    splits: Dict[str, Source]
+    info: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PreparedDataset:
+    """A fitted processor and its encoded splits (memory-mapped when read from a folder)."""
+
+    processor: Processor
+    splits: Dict[str, EncodedArrays]
+    info: Dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, folder: str) -> "PreparedDataset":
+        processor = Processor.load(os.path.join(folder, "processor.json"))
+        with open(os.path.join(folder, "dataset.json")) as fh:
+            info = json.load(fh)
+        splits = {s: read_split(os.path.join(folder, s)) for s in SPLITS if os.path.isdir(os.path.join(folder, s))}
+        return cls(processor, splits, info)
+
+
+def prepare(raw: RawDataset, folder: Optional[str] = None, seed: int = 0) -> PreparedDataset:
+    """Fit a processor on the train split and encode every split: into ``folder`` (streamed,
+    then memory-mapped) or, without a folder, in memory."""
+    processor = Processor(raw.schema, seed=seed).fit(raw.splits["train"])
+    info = {"name": raw.name, **raw.info}
+    if folder is None:
+        splits = {name: processor.transform(src) for name, src in raw.splits.items()}
+        return PreparedDataset(processor, splits, info)
+    os.makedirs(folder, exist_ok=True)
+    for name, src in raw.splits.items():
+        processor.transform_to(src, os.path.join(folder, name))
+    processor.save(os.path.join(folder, "processor.json"))
+    with open(os.path.join(folder, "dataset.json"), "w") as fh:
+        json.dump(info, fh, indent=1)
+    return PreparedDataset.load(folder)
+
+
+def split_table(table: pa.Table, fractions: Dict[str, float], seed: int, name: str,
+                stratify: Optional[str] = None) -> Dict[str, Source]:
+    """Split rows at random into named parts of the given fractions (the last takes the rest),
+    within each value of ``stratify`` if given, so each part keeps the label rate."""
+    rng = np.random.default_rng(seed)
+    groups = [np.arange(table.num_rows)]
+    if stratify is not None:
+        keys = np.asarray(table.column(stratify).to_pylist(), dtype=object)
+        groups = [np.flatnonzero(keys == k) for k in sorted(set(keys.tolist()), key=str)]
+    parts: Dict[str, list] = {k: [] for k in fractions}
+    for rows in groups:
+        rows = rng.permutation(rows)
+        start = 0
+        for i, (part, frac) in enumerate(fractions.items()):
+            stop = len(rows) if i == len(fractions) - 1 else start + int(round(frac * len(rows)))
+            parts[part].append(rows[start:stop])
+            start = stop
+    return {part: TableSource(table.take(np.sort(np.concatenate(idx))), name=f"{name} ({part} part)")
+            for part, idx in parts.items()}

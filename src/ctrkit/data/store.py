@@ -1,0 +1,122 @@
+"""Encoded splits: arrays in memory, and folders of ``.npy`` files read back memory-mapped.
+
+A split folder holds ``cat.npy`` int32 [N, n_cat], ``num.npy`` float32 [N, n_num],
+``seq.npy`` int32 [N, n_seq, L], ``label.npy`` float32 [N] (absent for unlabelled data) and
+``manifest.json`` (row count, shapes, the processor's fingerprint, rows skipped).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, Optional, Tuple
+
+import numpy as np
+
+ARRAYS = ("cat", "num", "seq", "label")
+_HEADER_BYTES = 128  # fixed .npy header size, so the row count can be written after streaming
+
+
+@dataclass
+class EncodedArrays:
+    """Model-ready arrays of one split (see the module docstring for shapes)."""
+
+    cat: np.ndarray
+    num: np.ndarray
+    seq: np.ndarray
+    label: Optional[np.ndarray]
+    info: Dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.cat.shape[0])
+
+    def arrays(self) -> Dict[str, np.ndarray]:
+        out = {"cat": self.cat, "num": self.num, "seq": self.seq}
+        if self.label is not None:
+            out["label"] = self.label
+        return out
+
+    def take(self, index: np.ndarray) -> "EncodedArrays":
+        """The rows at ``index`` (a copy)."""
+        return EncodedArrays(self.cat[index], self.num[index], self.seq[index],
+                             None if self.label is None else self.label[index], dict(self.info))
+
+    def save(self, folder: str) -> None:
+        write_split(folder, [self.arrays()], self.info)
+
+
+class NpyAppender:
+    """Writes a ``.npy`` file row block by row block without knowing the row count up front."""
+
+    def __init__(self, path: str, dtype: np.dtype, row_shape: Tuple[int, ...]) -> None:
+        self.path, self.dtype, self.row_shape = path, np.dtype(dtype), tuple(row_shape)
+        self.rows = 0
+        self._file = open(path + ".tmp", "wb")
+        self._file.write(self._header(0))
+
+    def _header(self, rows: int) -> bytes:
+        meta = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+                "shape": (rows,) + self.row_shape}
+        text = repr(meta).encode("latin1")
+        pad = _HEADER_BYTES - 10 - len(text) - 1
+        if pad < 0:
+            raise ValueError(f"shape {meta['shape']} does not fit a {_HEADER_BYTES}-byte .npy header")
+        body = text + b" " * pad + b"\n"
+        return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body
+
+    def append(self, block: np.ndarray) -> None:
+        if block.shape[1:] != self.row_shape:
+            raise ValueError(f"{self.path}: block of shape {block.shape} does not match rows {self.row_shape}")
+        self._file.write(np.ascontiguousarray(block, dtype=self.dtype).tobytes())
+        self.rows += block.shape[0]
+
+    def close(self) -> None:
+        self._file.seek(0)
+        self._file.write(self._header(self.rows))
+        self._file.close()
+        os.replace(self.path + ".tmp", self.path)
+
+
+def write_split(folder: str, blocks: Iterable[Dict[str, np.ndarray]], info: Optional[Dict[str, Any]] = None) -> int:
+    """Stream encoded blocks (dicts of cat/num/seq[/label] arrays) into ``folder``; returns rows."""
+    os.makedirs(folder, exist_ok=True)
+    writers: Dict[str, NpyAppender] = {}
+    for block in blocks:
+        if not writers:
+            writers = {name: NpyAppender(os.path.join(folder, f"{name}.npy"), arr.dtype, arr.shape[1:])
+                       for name, arr in block.items()}
+        for name, arr in block.items():
+            writers[name].append(arr)
+    if not writers:
+        raise ValueError(f"{folder}: nothing to write (no rows)")
+    rows = next(iter(writers.values())).rows
+    for w in writers.values():
+        w.close()
+    manifest = {"format": "ctrkit.split/1", "rows": rows,
+                "arrays": {n: {"dtype": str(w.dtype), "shape": [rows, *w.row_shape]} for n, w in writers.items()},
+                **(info or {})}
+    tmp = os.path.join(folder, "manifest.json.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(manifest, fh, indent=1)
+    os.replace(tmp, os.path.join(folder, "manifest.json"))
+    return rows
+
+
+def read_split(folder: str, mmap: bool = True) -> EncodedArrays:
+    """Load a split written by ``write_split``; arrays are memory-mapped (copy-on-write, so torch
+    can wrap slices without copying) unless ``mmap=False``."""
+    manifest_path = os.path.join(folder, "manifest.json")
+    if not os.path.exists(manifest_path):
+        raise FileNotFoundError(f"{folder}: not an encoded split (no manifest.json)")
+    with open(manifest_path) as fh:
+        manifest = json.load(fh)
+    arrays = {}
+    for name in manifest["arrays"]:
+        arr = np.load(os.path.join(folder, f"{name}.npy"), mmap_mode="c" if mmap else None)
+        expected = tuple(manifest["arrays"][name]["shape"])
+        if arr.shape != expected:
+            raise ValueError(f"{folder}/{name}.npy: shape {arr.shape}, manifest says {expected}")
+        arrays[name] = arr
+    info = {k: v for k, v in manifest.items() if k not in ("format", "rows", "arrays")}
+    return EncodedArrays(arrays["cat"], arrays["num"], arrays["seq"], arrays.get("label"), info)
+

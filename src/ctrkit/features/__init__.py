@@ -1,0 +1,6 @@
+"""Feature schema, schema inference and the processor (raw rows → encoded arrays)."""
+from .infer import infer_schema
+from .processor import Processor
+from .spec import FeatureSpec, Schema
+
+__all__ = ["FeatureSpec", "Schema", "Processor", "infer_schema"]

@@ -1,0 +1,129 @@
+"""Columnar operations on Arrow arrays: parsing, counting, vocabulary lookup, sequence padding.
+
+No Python loop runs per row here except on the error path, which searches for the first bad value
+so that the error can name it.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def as_strings(arr: pa.Array) -> pa.Array:
+    """The column as Arrow strings (ints, bools, dictionaries, large strings cast)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if arr.type != pa.string():
+        arr = pc.cast(arr, pa.string())
+    return arr
+
+
+def present(arr: pa.Array, missing_tokens: Sequence[str]) -> pa.Array:
+    """Boolean mask (no nulls): True where the value is neither null nor a missing token."""
+    mask = pc.is_valid(arr)
+    if missing_tokens:
+        mask = pc.and_(mask, pc.invert(pc.fill_null(pc.is_in(arr, value_set=pa.array(list(missing_tokens))), False)))
+    return mask
+
+
+def count_tokens(arr: pa.Array) -> pa.Table:
+    """A table (token, count) of the non-null values of a string array."""
+    counts = pc.value_counts(pc.drop_null(arr))
+    return pa.table({"token": counts.field("values"), "count": counts.field("counts")})
+
+
+def merge_counts(tables: List[pa.Table]) -> pa.Table:
+    """Sum counts per token over several (token, count) tables."""
+    if not tables:
+        return pa.table({"token": pa.array([], pa.string()), "count": pa.array([], pa.int64())})
+    merged = pa.concat_tables(tables).group_by("token").aggregate([("count", "sum")])
+    return merged.rename_columns(["token", "count"])
+
+
+def ordered_vocabulary(counts: pa.Table, min_count: int) -> List[str]:
+    """Tokens seen at least ``min_count`` times, most frequent first (ties by token)."""
+    kept = counts.filter(pc.greater_equal(counts["count"], min_count))
+    order = pc.sort_indices(kept, sort_keys=[("count", "descending"), ("token", "ascending")])
+    return kept["token"].take(order).to_pylist()
+
+
+def lookup(arr: pa.Array, vocabulary: pa.Array, ok: pa.Array, offset: int) -> np.ndarray:
+    """Ids in the fused table: ``offset`` for out-of-vocabulary tokens, ``offset + 1`` for missing
+    values (``ok`` False), ``offset + 2 + i`` for ``vocabulary[i]``."""
+    index = pc.index_in(arr, value_set=vocabulary)
+    ids = pc.fill_null(index, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    ids = ids + np.int32(offset + 2)
+    ids[ids == offset + 1] = offset  # index -1: not in the vocabulary
+    ids[~ok.to_numpy(zero_copy_only=False)] = offset + 1
+    return ids
+
+
+def parse_numbers(arr: pa.Array, ok: pa.Array) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """float64 values (NaN where ``ok`` is False) and, if some present values are not finite
+    numbers, a boolean mask of those bad rows (else None)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    arr = pc.if_else(ok, arr, pa.scalar(None, arr.type))
+    if pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type) or pa.types.is_boolean(arr.type):
+        values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+    else:
+        strings = as_strings(arr)
+        try:
+            values = pc.cast(strings, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return _parse_slowly(strings)
+    values = np.asarray(values, dtype=np.float64)
+    present_mask = ok.to_numpy(zero_copy_only=False)
+    bad = present_mask & ~np.isfinite(values)
+    return values, (bad if bad.any() else None)
+
+
+def _parse_slowly(strings: pa.Array) -> Tuple[np.ndarray, np.ndarray]:
+    values = np.full(len(strings), np.nan)
+    bad = np.zeros(len(strings), dtype=bool)
+    for i, text in enumerate(strings.to_pylist()):
+        if text is None:
+            continue
+        try:
+            values[i] = float(text)
+        except ValueError:
+            bad[i] = True
+        else:
+            bad[i] = not np.isfinite(values[i])
+    return values, bad
+
+
+def split_sequences(arr: pa.Array, separator: str, missing_tokens: Sequence[str]) -> Tuple[pa.Array, np.ndarray]:
+    """Tokens of every row, flattened (empty and missing tokens dropped), and the row of each token."""
+    lists = pc.split_pattern(pc.fill_null(arr, ""), separator)
+    lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
+    rows = np.repeat(np.arange(len(arr), dtype=np.int64), lengths)
+    tokens = pc.list_flatten(lists)
+    keep = pc.not_equal(tokens, "")
+    if missing_tokens:
+        keep = pc.and_(keep, present(tokens, missing_tokens))
+    keep_np = keep.to_numpy(zero_copy_only=False)
+    return tokens.filter(keep), rows[keep_np]
+
+
+def pad_sequences(ids: np.ndarray, rows: np.ndarray, n_rows: int, max_len: int) -> np.ndarray:
+    """[n_rows, max_len] int32, each row's ids left-aligned and zero-padded; longer rows keep
+    their last ``max_len`` ids (the most recent, in behaviour logs)."""
+    counts = np.bincount(rows, minlength=n_rows)
+    starts = np.cumsum(counts) - counts
+    position = np.arange(len(rows)) - starts[rows]
+    position -= np.maximum(counts[rows] - max_len, 0)
+    keep = position >= 0
+    out = np.zeros((n_rows, max_len), dtype=np.int32)
+    out[rows[keep], position[keep]] = ids[keep]
+    return out
+
+
+def sequence_lengths(rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """Number of tokens per row."""
+    return np.bincount(rows, minlength=n_rows)

@@ -1,0 +1,78 @@
+"""Schema inference: guess field types from a sample of rows when the user names none.
+
+Rules, in order: a column whose name reads as an identifier (``id``, ``*_id``, ``*Id``) is
+categorical; a column whose values all parse as numbers is numeric, unless it holds at most
+``max_categorical_numbers`` distinct integers (flags, codes); a text column where at least a tenth
+of the values contain a separator (``|``, ``^`` or ``;``) is a sequence; any other text column is
+categorical. The result is printed by the CLI so that the user can copy and correct it.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..data.readers import open_source
+from ..errors import DataError
+from . import columns as C
+from .spec import FeatureSpec, Schema
+
+SEQUENCE_SEPARATORS = ("|", "^", ";")
+_ID_NAME = re.compile(r"(^id$|_id$|[a-z]Id$|^id_)", re.IGNORECASE)
+
+
+def infer_schema(
+    data: Any,
+    label: Optional[str],
+    exclude: Sequence[str] = (),
+    sample_rows: int = 100_000,
+    max_categorical_numbers: int = 2,
+    label_map: Optional[Dict[str, float]] = None,
+    task: str = "binary",
+    **read_options: Any,
+) -> Schema:
+    """A schema for every column of ``data`` except the label and ``exclude``."""
+    source = open_source(data, **read_options)
+    if label is not None and label not in source.columns:
+        raise DataError(f"missing label column; the data has columns {source.columns}", source=source.name,
+                        column=label)
+    sample = _head(source, sample_rows)
+    fields: List[FeatureSpec] = []
+    for name in sample.column_names:
+        if name == label or name in exclude:
+            continue
+        fields.append(FeatureSpec(name=name, **_guess(name, sample.column(name), max_categorical_numbers)))
+    return Schema(fields=fields, label=label, label_map=label_map, task=task)
+
+
+def _head(source: Any, rows: int) -> pa.Table:
+    batches, seen = [], 0
+    for chunk in source.chunks():
+        batches.append(chunk.batch)
+        seen += chunk.batch.num_rows
+        if seen >= rows:
+            break
+    if not batches:
+        raise DataError("no rows to infer a schema from", source=source.name)
+    return pa.Table.from_batches(batches).slice(0, rows).combine_chunks()
+
+
+def _guess(name: str, arr: pa.ChunkedArray, max_categorical_numbers: int) -> Dict[str, Any]:
+    if _ID_NAME.search(name):
+        return {"type": "categorical"}
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    values, bad = C.parse_numbers(arr, pc.is_valid(arr))
+    if bad is None:
+        present = values[~np.isnan(values)]
+        integral = bool(np.all(present == np.round(present)))
+        if integral and len(np.unique(present)) <= max_categorical_numbers:
+            return {"type": "categorical"}
+        return {"type": "numeric"}
+    strings = pc.drop_null(C.as_strings(arr))
+    for sep in SEQUENCE_SEPARATORS:
+        if len(strings) and pc.sum(pc.match_substring(strings, sep)).as_py() >= 0.1 * len(strings):
+            return {"type": "sequence", "separator": sep}
+    return {"type": "categorical"}
