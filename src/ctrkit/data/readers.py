@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from ..errors import DataError
 
-DEFAULT_BLOCK_BYTES = 16 << 20
+DEFAULT_BLOCK_BYTES = 4 << 20  # small parse blocks measured fastest; chunks regroup them
 DEFAULT_CHUNK_ROWS = 262_144
 
 
@@ -112,6 +112,7 @@ class CsvSource(Source):
         block_bytes: int = DEFAULT_BLOCK_BYTES,
         quoting: bool = True,
         skip_lines: int = 0,
+        chunk_rows: int = DEFAULT_CHUNK_ROWS,
     ) -> None:
         if on_bad_rows not in ("error", "skip"):
             raise ValueError(f"on_bad_rows must be 'error' or 'skip', got {on_bad_rows!r}")
@@ -120,6 +121,7 @@ class CsvSource(Source):
         self.path = self.name = str(path)
         self.sep, self.header, self.on_bad_rows = sep, header, on_bad_rows
         self.block_bytes, self.quoting, self.skip_lines = block_bytes, quoting, skip_lines
+        self.chunk_rows = chunk_rows
         self._names = list(column_names) if column_names is not None else None
         if self._names is None and not header:
             raise ValueError(f"{path}: a file without a header needs column_names")
@@ -174,19 +176,28 @@ class CsvSource(Source):
             raise DataError("the file is empty; expected rows", source=self.name, line=1)
         row = 0
         first_line = self.skip_lines + int(self.header) + 1
+        pending: List[pa.RecordBatch] = []
+        pending_rows = 0
         while True:
             try:
                 batch = reader.read_next_batch()
             except StopIteration:
-                break
+                batch = None
             except pa.ArrowInvalid as exc:
                 if bad_rows and self.on_bad_rows == "error":
                     raise self._ragged_error(bad_rows[0], len(names)) from None
                 raise DataError(f"cannot parse: {exc}", source=self.name) from None
-            if batch.num_rows:
+            if batch is not None and batch.num_rows:
+                pending.append(batch)
+                pending_rows += batch.num_rows
+            if pending and (batch is None or pending_rows >= self.chunk_rows):
+                merged = pending[0] if len(pending) == 1 else pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
                 # Once a line was skipped, later line numbers are unknown: point at rows instead.
-                yield Chunk(batch, row, None if bad_rows else first_line + row)
-                row += batch.num_rows
+                yield Chunk(merged, row, None if bad_rows else first_line + row)
+                row += merged.num_rows
+                pending, pending_rows = [], 0
+            if batch is None:
+                break
         self.skipped = len(bad_rows)
         if row == 0 and self.skipped == 0:
             raise DataError("the file has no data rows", source=self.name)

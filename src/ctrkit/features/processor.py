@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -60,15 +61,15 @@ class Processor:
         max_len: Dict[str, int] = {}
         self.fit_rows = self.fit_skipped = 0
         for n_chunk, chunk in enumerate(source.chunks()):
-            bad = self._bad_rows(chunk, source, on_bad_rows, with_label=False)
-            batch = chunk.batch if bad is None else chunk.batch.filter(pa.array(~bad))
-            self.fit_skipped += 0 if bad is None else int(bad.sum())
+            parsed = self._parse(chunk, source, on_bad_rows, with_label=False)
+            batch = parsed.batch
+            self.fit_skipped += parsed.skipped
             self.fit_rows += batch.num_rows
             for f in self.schema.fields:
                 arr = batch.column(f.column)
                 if f.type == "numeric":
-                    values, _ = C.parse_numbers(arr, C.present(arr, f.missing))
-                    numeric.setdefault(f.name, _Moments(self.seed)).update(_log(values) if f.log else values)
+                    keep_sample = bool(f.buckets) and f.bucketing == "quantile"
+                    numeric.setdefault(f.name, _Moments(self.seed, keep_sample)).update(parsed.numeric[f.name])
                     continue
                 owner = f.share_embedding or f.name
                 if f.type == "categorical":
@@ -151,19 +152,17 @@ class Processor:
         with_label = self._check_columns(source, require_label)
         self._skipped = 0
         for chunk in source.chunks():
-            bad = self._bad_rows(chunk, source, on_bad_rows, with_label)
-            batch = chunk.batch
-            if bad is not None:
-                batch = batch.filter(pa.array(~bad))
-                self._skipped += int(bad.sum())
-            if batch.num_rows == 0:
+            parsed = self._parse(chunk, source, on_bad_rows, with_label)
+            self._skipped += parsed.skipped
+            if parsed.batch.num_rows == 0:
                 continue
-            block = self._encode_features(batch)
-            if with_label:
-                block["label"] = self._label_values(batch)[0].astype(np.float32)
+            block = self._encode_features(parsed)
+            if parsed.label is not None:
+                block["label"] = parsed.label.astype(np.float32)
             yield block
 
-    def _encode_features(self, batch: pa.RecordBatch) -> Dict[str, np.ndarray]:
+    def _encode_features(self, parsed: "_ParsedChunk") -> Dict[str, np.ndarray]:
+        batch = parsed.batch
         n = batch.num_rows
         cat_fields = self.schema.fields_of("categorical")
         num_fields = self.schema.fields_of("numeric")
@@ -175,13 +174,13 @@ class Processor:
         for j, f in enumerate(cat_fields):
             arr = batch.column(f.column)
             if f.type == "numeric":
-                cat[:, j] = self._bucketize(f, arr)
+                cat[:, j] = self._bucketize(f, parsed.numeric[f.name])
             else:
                 strings = C.as_strings(arr)
                 cat[:, j] = C.lookup(strings, self._vocabulary(f), C.present(strings, f.missing),
                                      self.state[f.name]["offset"])
         for j, f in enumerate(num_fields):
-            num[:, j] = self._scale(f, batch.column(f.column))
+            num[:, j] = self._scale(f, parsed.numeric[f.name])
         for j, f in enumerate(seq_fields):
             st = self.state[f.name]
             tokens, rows = C.split_sequences(C.as_strings(batch.column(f.column)), f.separator, f.missing)
@@ -189,16 +188,10 @@ class Processor:
             seq[:, j, : st["max_len"]] = C.pad_sequences(ids, rows, n, st["max_len"])
         return {"cat": cat, "num": num, "seq": seq}
 
-    def _numeric_values(self, f: FeatureSpec, arr: pa.Array) -> Tuple[np.ndarray, np.ndarray]:
-        ok = C.present(arr, f.missing)
-        values, _ = C.parse_numbers(arr, ok)
-        missing = np.isnan(values)
-        return (_log(values) if f.log else values), missing
-
-    def _scale(self, f: FeatureSpec, arr: pa.Array) -> np.ndarray:
-        values, missing = self._numeric_values(f, arr)
+    def _scale(self, f: FeatureSpec, values: np.ndarray) -> np.ndarray:
+        """Missing (NaN) → ``fill`` (given in raw units), then the field's scaler."""
         fill = _log(np.float64(f.fill)) if f.log else f.fill
-        values = np.where(missing, fill, values)
+        values = np.where(np.isnan(values), fill, values)
         st = self.state[f.name]
         if f.scaler == "standard":
             values = (values - st["mean"]) / (st["std"] or 1.0)
@@ -207,12 +200,11 @@ class Processor:
             values = (values - st["min"]) / (span or 1.0)
         return values.astype(np.float32)
 
-    def _bucketize(self, f: FeatureSpec, arr: pa.Array) -> np.ndarray:
-        values, missing = self._numeric_values(f, arr)
+    def _bucketize(self, f: FeatureSpec, values: np.ndarray) -> np.ndarray:
         st = self.state[f.name]
         bins = np.searchsorted(np.asarray(st["edges"]), values, side="right").astype(np.int32)
         ids = bins + np.int32(st["offset"] + 2)
-        ids[missing] = st["offset"] + MISSING
+        ids[np.isnan(values)] = st["offset"] + MISSING
         return ids
 
     def _label_values(self, batch: pa.RecordBatch) -> Tuple[np.ndarray, np.ndarray, str]:
@@ -231,20 +223,25 @@ class Processor:
             return values, bad, "0 or 1 (give label_map to map other values)"
         return values, bad, "a number"
 
-    def _bad_rows(self, chunk: Chunk, source: Source, on_bad_rows: str, with_label: bool) -> Optional[np.ndarray]:
-        """Rows whose numeric fields or label cannot be read: an error naming the first one, or
-        (with ``on_bad_rows='skip'``) their mask; None when all rows are good."""
+    def _parse(self, chunk: Chunk, source: Source, on_bad_rows: str, with_label: bool) -> "_ParsedChunk":
+        """Parse the numeric fields (log applied, NaN = missing) and the label of a chunk, once.
+
+        A value that is not a number (or not a valid label) raises a ``DataError`` naming its
+        line or row and column, or with ``on_bad_rows='skip'`` drops its row, counted."""
         if on_bad_rows not in ("error", "skip"):
             raise ValueError(f"on_bad_rows must be 'error' or 'skip', got {on_bad_rows!r}")
         batch, drop = chunk.batch, None
+        numeric: Dict[str, np.ndarray] = {}
         checks = []
         for f in self.schema.fields:
             if f.type == "numeric":
                 arr = batch.column(f.column)
-                checks.append((f.column, arr, C.parse_numbers(arr, C.present(arr, f.missing))[1],
-                               f"a number (field {f.name!r})"))
+                values, bad = C.parse_numbers(arr, C.present(arr, f.missing))
+                numeric[f.name] = _log(values) if f.log else values
+                checks.append((f.column, arr, bad, f"a number (field {f.name!r})"))
+        label = None
         if with_label:
-            _, bad, expected = self._label_values(batch)
+            label, bad, expected = self._label_values(batch)
             checks.append((self.schema.label, batch.column(self.schema.label), bad if bad.any() else None,
                            f"label {expected}"))
         for column, arr, bad, expected in checks:
@@ -255,7 +252,11 @@ class Processor:
                 raise DataError(f"expected {expected}, got {arr[i].as_py()!r}", source=source.name,
                                 column=column, **chunk.locate(i))
             drop = bad if drop is None else drop | bad
-        return drop
+        if drop is None:
+            return _ParsedChunk(batch, numeric, label, 0)
+        keep = ~drop
+        return _ParsedChunk(batch.filter(pa.array(keep)), {k: v[keep] for k, v in numeric.items()},
+                            None if label is None else label[keep], int(drop.sum()))
 
     def _check_columns(self, source: Source, require_label: bool) -> bool:
         """Raise on a missing feature (or label) column; return whether the label is present."""
@@ -372,10 +373,19 @@ def _update_manifest(folder: str, **fields: Any) -> None:
     os.replace(path + ".tmp", path)
 
 
-class _Moments:
-    """Streaming count, mean, variance, min, max and a uniform sample of a numeric column."""
+@dataclass
+class _ParsedChunk:
+    batch: pa.RecordBatch
+    numeric: Dict[str, np.ndarray]
+    label: Optional[np.ndarray]
+    skipped: int
 
-    def __init__(self, seed: int) -> None:
+
+class _Moments:
+    """Streaming count, mean, variance, min, max and (for quantile bins) a uniform sample."""
+
+    def __init__(self, seed: int, keep_sample: bool) -> None:
+        self.keep_sample = keep_sample
         self.n, self.mean, self.m2 = 0, 0.0, 0.0
         self.min, self.max = np.inf, -np.inf
         self.missing = 0
@@ -395,6 +405,8 @@ class _Moments:
         self.m2 += m2_b + delta * delta * self.n * n_b / total
         self.n = total
         self.min, self.max = min(self.min, float(finite.min())), max(self.max, float(finite.max()))
+        if not self.keep_sample:
+            return
         # Reservoir by random keys: the QUANTILE_SAMPLE smallest keys are a uniform sample.
         keys = np.concatenate([self._keys, self._rng.random(n_b)])
         sample = np.concatenate([self._sample, finite])

@@ -2,7 +2,7 @@
 
 Columns: ``label``, numeric ``I1..In`` (heavy-tailed counts, some missing), categorical
 ``C1..Cm`` (vocabularies log-spaced from ``vocab_min`` to ``vocab_max``, Zipf-like frequencies,
-tokens as scrambled 32-bit integers) and optional sequence fields ``S1..`` (``|``-separated ids).
+tokens as 8-character hex hashes, as in Criteo) and optional sequence fields ``S1..`` (``|``-separated ids).
 
 The label is Bernoulli(sigmoid(z)) with
     z = b + Σ_{f ∈ first_order} w_f[x_f] + Σ_{numeric} β_f · std(log1p x_f)
@@ -133,7 +133,7 @@ class SyntheticWorld:
             x, missing = cols[f]
             arrays[f] = pa.array(x.astype(np.int64), mask=missing)
         for k, f in enumerate(self.categorical):
-            arrays[f] = pa.array(_token(cols[f], k)).cast(pa.string())
+            arrays[f] = _hex_tokens(_token(cols[f], k))
         for f in self.sequence:
             items, lengths = cols[f]
             offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
@@ -167,8 +167,19 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 def _token(ids: np.ndarray, field_index: int) -> np.ndarray:
     """Scramble ids into distinct 32-bit integers, like Criteo's hashed tokens."""
-    x = (ids.astype(np.uint64) + np.uint64(field_index << 20)) * _SCRAMBLE
-    return (x & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    x = ((ids.astype(np.uint64) + np.uint64((field_index << 24) + 0x9E3779B9)) * _SCRAMBLE) & np.uint64(0xFFFFFFFF)
+    x ^= x >> np.uint64(15)  # odd multiply and xor-shift are both bijections on 32 bits
+    return x.astype(np.int64)
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _hex_tokens(values: np.ndarray) -> pa.Array:
+    """8-character lower-case hex strings of 32-bit values, built without a Python loop."""
+    shifts = np.arange(28, -4, -4, dtype=np.int64)
+    digits = _HEX[(values[:, None] >> shifts) & 0xF]
+    return pa.array(np.ascontiguousarray(digits).view("S8").ravel()).cast(pa.string())
 
 
 def generate_blocks(n_rows: int, config: Optional[SyntheticConfig] = None) -> Iterator[pa.Table]:
@@ -190,7 +201,7 @@ def write_csv(path: str, n_rows: int, config: Optional[SyntheticConfig] = None, 
     with open(path, "wb") as sink:
         for table in generate_blocks(n_rows, config):
             if writer is None:
-                writer = pa_csv.CSVWriter(sink, table.schema, write_options=pa_csv.WriteOptions(delimiter=sep))
+                writer = pa_csv.CSVWriter(sink, table.schema, write_options=pa_csv.WriteOptions(delimiter=sep, quoting_style="none"))
             writer.write_table(table)
         if writer is not None:
             writer.close()
