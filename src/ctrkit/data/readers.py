@@ -159,21 +159,24 @@ class CsvSource(Source):
             bad_rows.append(row)
             return "skip" if self.on_bad_rows == "skip" else "error"
 
-        reader = pa_csv.open_csv(
-            self.path,
-            read_options=pa_csv.ReadOptions(
-                column_names=names, skip_rows=self.skip_lines + int(self.header), block_size=self.block_bytes
-            ),
-            parse_options=pa_csv.ParseOptions(
-                delimiter=self.sep, quote_char='"' if self.quoting else False, invalid_row_handler=on_invalid
-            ),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={n: pa.string() for n in names}, strings_can_be_null=True, null_values=[""],
-                quoted_strings_can_be_null=True,
-            ),
-        ) if os.path.getsize(self.path) else None
-        if reader is None:
+        if not os.path.getsize(self.path):
             raise DataError("the file is empty; expected rows", source=self.name, line=1)
+        try:
+            reader = pa_csv.open_csv(
+                self.path,
+                read_options=pa_csv.ReadOptions(
+                    column_names=names, skip_rows=self.skip_lines + int(self.header), block_size=self.block_bytes
+                ),
+                parse_options=pa_csv.ParseOptions(
+                    delimiter=self.sep, quote_char='"' if self.quoting else False, invalid_row_handler=on_invalid
+                ),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types={n: pa.string() for n in names}, strings_can_be_null=True, null_values=[""],
+                    quoted_strings_can_be_null=True,
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            raise self._parse_error(exc, bad_rows, len(names)) from None
         row = 0
         first_line = self.skip_lines + int(self.header) + 1
         pending: List[pa.RecordBatch] = []
@@ -184,9 +187,7 @@ class CsvSource(Source):
             except StopIteration:
                 batch = None
             except pa.ArrowInvalid as exc:
-                if bad_rows and self.on_bad_rows == "error":
-                    raise self._ragged_error(bad_rows[0], len(names)) from None
-                raise DataError(f"cannot parse: {exc}", source=self.name) from None
+                raise self._parse_error(exc, bad_rows, len(names)) from None
             if batch is not None and batch.num_rows:
                 pending.append(batch)
                 pending_rows += batch.num_rows
@@ -201,6 +202,13 @@ class CsvSource(Source):
         self.skipped = len(bad_rows)
         if row == 0 and self.skipped == 0:
             raise DataError("the file has no data rows", source=self.name)
+
+    def _parse_error(self, exc: Exception, bad_rows: List[Any], expected: int) -> DataError:
+        if bad_rows and self.on_bad_rows == "error":
+            return self._ragged_error(bad_rows[0], expected)
+        if "Empty CSV file" in str(exc):
+            return DataError("the file is empty; expected rows", source=self.name, line=1)
+        return DataError(f"cannot parse: {exc}", source=self.name)
 
     def _ragged_error(self, bad: Any, expected: int) -> DataError:
         line = bad.number if bad.number is not None else self._find_line(bad.text)
@@ -339,9 +347,11 @@ class MappedSource(Source):
 
 def open_source(data: Any, **options: Any) -> Source:
     """A ``Source`` for a path (by extension: .csv, .tsv, .txt, .parquet, .libsvm, .libfm; .gz/.bz2
-    allowed), an Arrow table, a pandas or polars DataFrame, or an existing ``Source``."""
+    allowed), an Arrow table, a pandas or polars DataFrame, or an existing ``Source``.
+    ``on_bad_rows`` ('error' or 'skip') applies to malformed lines of text files."""
     if isinstance(data, Source):
         return data
+    on_bad_rows = options.pop("on_bad_rows", "error")
     if isinstance(data, (str, os.PathLike)):
         path = os.fspath(data)
         stem = path[:-3] if path.endswith(".gz") else path[:-4] if path.endswith(".bz2") else path
@@ -349,8 +359,8 @@ def open_source(data: Any, **options: Any) -> Source:
         if ext in (".parquet", ".pq"):
             return ParquetSource(path, **options)
         if ext in (".libsvm", ".libfm", ".svm"):
-            return LibsvmSource(path, **options)
+            return LibsvmSource(path, on_bad_rows=on_bad_rows, **options)
         if ext == ".tsv" and "sep" not in options:
             options = {**options, "sep": "\t"}
-        return CsvSource(path, **options)
+        return CsvSource(path, on_bad_rows=on_bad_rows, **options)
     return TableSource(data, **options)

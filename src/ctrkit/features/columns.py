@@ -24,10 +24,14 @@ def as_strings(arr: pa.Array) -> pa.Array:
 
 
 def present(arr: pa.Array, missing_tokens: Sequence[str]) -> pa.Array:
-    """Boolean mask (no nulls): True where the value is neither null nor a missing token."""
+    """Boolean mask (no nulls): True where the value is neither null, an empty string (as a CSV
+    reader sees it) nor a missing token."""
     mask = pc.is_valid(arr)
-    if missing_tokens:
-        mask = pc.and_(mask, pc.invert(pc.fill_null(pc.is_in(arr, value_set=pa.array(list(missing_tokens))), False)))
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        mask = pc.and_(mask, pc.fill_null(pc.not_equal(arr, ""), False))
+        if missing_tokens:
+            is_missing = pc.fill_null(pc.is_in(arr, value_set=pa.array(list(missing_tokens))), False)
+            mask = pc.and_(mask, pc.invert(is_missing))
     return mask
 
 

@@ -54,7 +54,7 @@ class Processor:
 
     def fit(self, data: Any, on_bad_rows: str = "error", **read_options: Any) -> "Processor":
         """Learn vocabularies, scalers, bins and sequence lengths from the training rows."""
-        source = open_source(data, **read_options)
+        source = open_source(data, on_bad_rows=on_bad_rows, **read_options)
         self._check_columns(source, require_label=False)
         counts: Dict[str, List[pa.Table]] = {}
         numeric: Dict[str, _Moments] = {}
@@ -127,7 +127,7 @@ class Processor:
     def transform(self, data: Any, on_bad_rows: str = "error", require_label: bool = True,
                   **read_options: Any) -> EncodedArrays:
         """Encode all rows of ``data`` into arrays in memory."""
-        source = open_source(data, **read_options)
+        source = open_source(data, on_bad_rows=on_bad_rows, **read_options)
         blocks = list(self.encode_chunks(source, on_bad_rows, require_label))
         if not blocks:
             raise DataError("no rows to encode", source=source.name)
@@ -138,7 +138,7 @@ class Processor:
     def transform_to(self, data: Any, folder: str, on_bad_rows: str = "error", require_label: bool = True,
                      **read_options: Any) -> int:
         """Encode ``data`` chunk by chunk into a split folder (see ``ctrkit.data.store``); returns rows."""
-        source = open_source(data, **read_options)
+        source = open_source(data, on_bad_rows=on_bad_rows, **read_options)
         blocks = self.encode_chunks(source, on_bad_rows, require_label)
         rows = write_split(folder, blocks, {"source": source.name, "fingerprint": self.fingerprint()})
         _update_manifest(folder, skipped=source.skipped + self._skipped)

@@ -1,0 +1,102 @@
+import gzip
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import write_text
+from ctrkit import DataError, Processor, Schema
+from ctrkit.data import CsvSource, LibsvmSource, ParquetSource, TableSource, open_source
+
+ROWS = [("a", "1.5", "0"), ("b", "", "1"), ("a", "3", "1")]
+
+
+def expected_table():
+    return {"c": ["a", "b", "a"], "x": ["1.5", None, "3"], "y": ["0", "1", "1"]}
+
+
+def read(source):
+    return source.read_all().to_pydict()
+
+
+def test_csv_with_header(tmp_path):
+    path = write_text(tmp_path / "d.csv", "c,x,y\n" + "".join(",".join(r) + "\n" for r in ROWS))
+    src = open_source(str(path))
+    assert isinstance(src, CsvSource) and src.columns == ["c", "x", "y"]
+    assert read(src) == expected_table()
+
+
+def test_tsv_without_header_and_gzip(tmp_path):
+    text = "".join("\t".join(r) + "\n" for r in ROWS)
+    path = tmp_path / "d.tsv.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    src = open_source(str(path), header=False, column_names=["c", "x", "y"])
+    assert src.sep == "\t"
+    assert read(src) == expected_table()
+
+
+def test_csv_without_header_needs_names(tmp_path):
+    path = write_text(tmp_path / "d.csv", "a,1,0\n")
+    with pytest.raises(ValueError, match="needs column_names"):
+        CsvSource(str(path), header=False)
+
+
+def test_comment_lines_are_skipped_and_lines_stay_right(tmp_path):
+    path = write_text(tmp_path / "d.csv", "# a comment\nc,x,y\na,1,0\nb,q,1\n")
+    schema = Schema.from_columns("y", ["c"], ["x"])
+    with pytest.raises(DataError, match="line 4, column 'x'"):
+        Processor(schema).fit(CsvSource(str(path), skip_lines=1))
+
+
+def test_parquet(tmp_path):
+    table = pa.table({"c": ["a", "b", "a"], "x": [1.5, None, 3.0], "y": [0, 1, 1]})
+    pq.write_table(table, tmp_path / "d.parquet", row_group_size=2)
+    src = open_source(str(tmp_path / "d.parquet"), chunk_rows=2)
+    assert isinstance(src, ParquetSource)
+    assert [c.first_row for c in src.chunks()] == [0, 2]
+    proc = Processor(Schema.from_columns("y", ["c"], ["x"])).fit(src)
+    assert proc.state["x"]["count"] == 2 and proc.vocabulary("c") == ["a", "b"]
+
+
+def test_pandas_and_polars_give_the_same_encoding():
+    pd = pytest.importorskip("pandas")
+    pl = pytest.importorskip("polars")
+    data = {"c": ["a", "b", "a", None], "x": [1.0, 2.0, None, 4.0], "y": [0, 1, 1, 0]}
+    schema = Schema.from_columns("y", ["c"], ["x"])
+    arrow = Processor(schema).fit(pa.table(data))
+    for frame in (pd.DataFrame(data), pl.DataFrame(data)):
+        src = open_source(frame)
+        assert isinstance(src, TableSource)
+        proc = Processor(schema).fit(frame)
+        assert proc.state == arrow.state
+        np.testing.assert_array_equal(proc.transform(frame).cat, arrow.transform(pa.table(data)).cat)
+
+
+def test_unsupported_object():
+    with pytest.raises(TypeError, match="expected an Arrow table, a pandas or a polars DataFrame"):
+        open_source([1, 2, 3])
+
+
+def test_libsvm_one_feature_per_field(tmp_path):
+    path = write_text(tmp_path / "d.libfm", "1 3:1 10:1\r\n-1 4:1 11:1\r\n1 3:1 12:1\r\n")
+    src = open_source(str(path), field_names=["user", "item"])
+    assert isinstance(src, LibsvmSource) and src.columns == ["label", "user", "item"]
+    assert read(src) == {"label": ["1", "-1", "1"], "user": ["3", "4", "3"], "item": ["10", "11", "12"]}
+
+
+def test_libsvm_values(tmp_path):
+    path = write_text(tmp_path / "d.libsvm", "1 3:0.5 10:1\n0 4:2 11:1\n")
+    with pytest.raises(DataError, match=r"d.libsvm, line 1, column 'f1': feature value '0.5' is not 1"):
+        read(LibsvmSource(str(path)))
+    table = read(LibsvmSource(str(path), values=True))
+    assert table["f1"] == ["3", "4"] and table["f1_value"] == ["0.5", "2"]
+
+
+def test_libsvm_ragged_and_malformed(tmp_path):
+    ragged = write_text(tmp_path / "r.libfm", "1 3:1 10:1\n0 4:1\n")
+    with pytest.raises(DataError, match=r"r.libfm, line 2: expected 3 fields"):
+        read(LibsvmSource(str(ragged)))
+    malformed = write_text(tmp_path / "m.libfm", "1 3:1 10:1\n0 4:1 11\n")
+    with pytest.raises(DataError, match=r"m.libfm, line 2, column 'f2': expected idx:val, got '11'"):
+        read(LibsvmSource(str(malformed)))
