@@ -291,6 +291,11 @@ class Processor:
                 slots.append(slot)
         return slots
 
+    def feature_map(self) -> "FeatureMap":
+        """The encoded fields as models see them (see ``ctrkit.features.feature_map``)."""
+        from .feature_map import FeatureMap
+        return FeatureMap.from_processor(self)
+
     def vocabulary(self, name: str) -> List[str]:
         """The tokens of a categorical or sequence field, in id order (after OOV and missing)."""
         f = self.schema[name]

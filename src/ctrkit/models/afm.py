@@ -1,0 +1,44 @@
+"""AFM (Xiao et al., "Attentional Factorization Machines", IJCAI 2017, Eq. 3-5):
+ŷ = b + Σ w_x + pᵀ Σ_{i<j} a_ij (e_i ⊙ e_j),  a_ij = softmax_{ij}(hᵀ ReLU(W (e_i ⊙ e_j) + b)),
+with dropout on the pairwise products. The weights a_ij are what ``explain`` returns."""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import torch
+from torch import nn
+
+from ..data.batch import Batch
+from ..nn.interaction import AttentionalPooling, PairwiseProducts
+from .base import CTRModel, register
+
+
+@register("afm")
+class AFM(CTRModel):
+    paper = "Xiao et al., Attentional Factorization Machines, IJCAI 2017"
+
+    def __init__(self, feature_map, attention_dim: int = 16, product_dropout: float = 0.0,
+                 attention_dropout: float = 0.0, **common) -> None:
+        super().__init__(feature_map, **common)
+        self.linear = self.linear_term()
+        self.embedding = self.field_embedding()
+        self.products = PairwiseProducts(self.embedding.num_fields)
+        self.product_dropout = nn.Dropout(product_dropout)
+        self.pooling = AttentionalPooling(self.embedding_dim, attention_dim)
+        self.attention_dropout = nn.Dropout(attention_dropout)
+        self.p = nn.Linear(self.embedding_dim, 1, bias=False)
+
+    def _interaction(self, batch: Batch):
+        products = self.product_dropout(self.products(self.embed(self.embedding, batch)))
+        pooled, weights = self.pooling(products)
+        return self.p(self.attention_dropout(pooled)).squeeze(-1), weights
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.linear(batch) + self._interaction(batch)[0]
+
+    def explain(self, batch: Batch) -> Dict[str, Any]:
+        """pair_weights [B, F(F−1)/2]: a_ij for the pairs listed in ``pairs`` (field names)."""
+        names = self.embedding.names
+        _, weights = self._interaction(batch)
+        return {"fields": names, "pairs": [(names[i], names[j]) for i, j in self.products.pairs()],
+                "pair_weights": weights}

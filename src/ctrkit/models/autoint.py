@@ -1,0 +1,70 @@
+"""AutoInt and AutoInt+ (Song et al., "AutoInt: Automatic Feature Interaction Learning via
+Self-Attentive Neural Networks", CIKM 2019, Eq. 5-9):
+ŷ = wᵀ flatten(e^(L)) + b, where e^(l) = InteractingLayer(e^(l−1)) and e^(0) = E (multi-head
+self-attention over fields with a residual and ReLU). AutoInt+ adds MLP(flatten(E)) to the logit,
+and optionally the LR term (``use_wide``)."""
+from __future__ import annotations
+
+from typing import Any, Dict, Sequence, Union
+
+import torch
+from torch import nn
+
+from ..data.batch import Batch
+from ..nn.attention import MultiHeadSelfAttention
+from ..nn.mlp import MLP
+from .base import CTRModel, register
+
+
+@register("autoint")
+class AutoInt(CTRModel):
+    paper = "Song et al., AutoInt, CIKM 2019"
+
+    def __init__(self, feature_map, attention_layers: int = 3, heads: int = 2, attention_dim: int = 32,
+                 use_scale: bool = False, use_residual: bool = True, layer_norm: bool = False,
+                 attention_dropout: float = 0.0, use_wide: bool = False, dnn_units: Sequence[int] = (),
+                 dnn_activation: Union[str, Sequence[str]] = "relu", dnn_dropout: float = 0.0,
+                 batch_norm: bool = False, **common) -> None:
+        super().__init__(feature_map, **common)
+        self.embedding = self.field_embedding()
+        width = self.embedding_dim
+        layers = []
+        for _ in range(attention_layers):
+            layers.append(MultiHeadSelfAttention(width, attention_dim, heads, use_scale, use_residual, layer_norm,
+                                                 attention_dropout))
+            width = layers[-1].output_dim
+        self.attention = nn.ModuleList(layers)
+        self.output = nn.Linear(self.embedding.num_fields * width, 1)
+        self.linear = self.linear_term() if use_wide else None
+        self.dnn = (MLP(self.embedding.num_fields * self.embedding_dim, dnn_units, dnn_activation, dnn_dropout,
+                        batch_norm, output_dim=1) if dnn_units else None)
+
+    def _attend(self, e: torch.Tensor, keep_weights: bool):
+        maps = []
+        for layer in self.attention:
+            e, weights = layer(e, return_weights=keep_weights)
+            maps.append(weights)
+        return e, maps
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        e = self.embed(self.embedding, batch)
+        h, _ = self._attend(e, keep_weights=False)
+        logit = self.output(h.flatten(1)).squeeze(-1)
+        if self.dnn is not None:
+            logit = logit + self.dnn(e.flatten(1)).squeeze(-1)
+        if self.linear is not None:
+            logit = logit + self.linear(batch)
+        return logit
+
+    def explain(self, batch: Batch) -> Dict[str, Any]:
+        """attention: one map [B, H, F, F] per interacting layer (row = query field)."""
+        _, maps = self._attend(self.embedding(batch), keep_weights=True)
+        return {"fields": self.embedding.names, "attention": maps}
+
+
+@register("autoint+")
+class AutoIntPlus(AutoInt):
+    paper = "Song et al., AutoInt+ (AutoInt with a DNN), CIKM 2019"
+
+    def __init__(self, feature_map, dnn_units: Sequence[int] = (400, 400, 400), **options) -> None:
+        super().__init__(feature_map, dnn_units=dnn_units, **options)

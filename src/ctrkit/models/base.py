@@ -1,0 +1,112 @@
+"""CTRModel (a Batch → logits [B]), the model registry and ``build_model``."""
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Type
+
+import torch
+from torch import nn
+
+from ..data.batch import Batch
+from ..features.feature_map import FeatureMap
+from ..nn.embedding import FieldEmbedding
+from ..nn.linear import LinearTerm
+
+MODELS: Dict[str, Type["CTRModel"]] = {}
+TASKS = ("binary", "regression")
+
+
+def register(name: str):
+    """Class decorator: make a model buildable by ``name``."""
+    def wrap(cls: Type["CTRModel"]) -> Type["CTRModel"]:
+        MODELS[name] = cls
+        return cls
+    return wrap
+
+
+class CTRModel(nn.Module):
+    """Base of every model: holds the feature map, the common options and the regularizers.
+
+    Subclasses build their blocks in ``__init__`` and implement ``forward(batch) → logits [B]``
+    (the sigmoid belongs to the loss and to prediction) and, if they attend to something,
+    ``explain(batch)``. ``penalty()`` returns the L2 terms for the loss:
+    ``embedding_l2 · Σ‖e‖²/B`` over the embeddings looked up since the last call, plus
+    ``net_l2 · Σ‖W‖²`` over the weight matrices outside the embedding tables.
+    """
+
+    paper: ClassVar[str] = ""
+
+    def __init__(self, feature_map: FeatureMap, embedding_dim: int = 16, embedding_l2: float = 0.0,
+                 net_l2: float = 0.0, sparse: bool = False, init_std: float = 0.01, task: str = "binary") -> None:
+        super().__init__()
+        if task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        self.feature_map = feature_map
+        self.embedding_dim, self.embedding_l2, self.net_l2 = embedding_dim, embedding_l2, net_l2
+        self.sparse, self.init_std, self.task = sparse, init_std, task
+        self._embedding_sq: Optional[torch.Tensor] = None
+
+    # -- helpers for subclasses -------------------------------------------------------
+    def field_embedding(self, dim: Optional[int] = None, fields: Optional[Sequence[str]] = None) -> FieldEmbedding:
+        return FieldEmbedding(self.feature_map, dim or self.embedding_dim, fields, self.sparse, self.init_std)
+
+    def linear_term(self, fields: Optional[Sequence[str]] = None) -> LinearTerm:
+        """b + Σ w_x, the LR term."""
+        return LinearTerm(self.feature_map, fields, self.sparse)
+
+    def embed(self, embedding: FieldEmbedding, batch: Batch) -> torch.Tensor:
+        """E = embedding(batch), remembering Σ‖e‖²/B for the embedding penalty while training."""
+        e = embedding(batch)
+        if self.training and self.embedding_l2 > 0:
+            sq = e.pow(2).sum() / max(len(batch), 1)
+            self._embedding_sq = sq if self._embedding_sq is None else self._embedding_sq + sq
+        return e
+
+    # -- public -----------------------------------------------------------------------
+    def forward(self, batch: Batch) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def penalty(self) -> torch.Tensor:
+        total = torch.zeros(())
+        if self._embedding_sq is not None:
+            total = total + self.embedding_l2 * self._embedding_sq
+            self._embedding_sq = None
+        if self.net_l2 > 0:
+            total = total + self.net_l2 * sum(p.pow(2).sum() for p in self.network_weights())
+        return total
+
+    def network_weights(self) -> List[nn.Parameter]:
+        """Weight matrices (2-D and up) outside the embedding modules."""
+        inside = {id(p) for m in self.modules() if isinstance(m, FieldEmbedding) for p in m.parameters()}
+        return [p for p in self.parameters() if p.dim() >= 2 and id(p) not in inside and p.requires_grad]
+
+    def explain(self, batch: Batch) -> Dict[str, Any]:
+        """What the model attends to, labelled with field names (models without attention: {})."""
+        return {}
+
+    @property
+    def field_names(self) -> List[str]:
+        return self.feature_map.names
+
+
+def model_options(name: str) -> Dict[str, Any]:
+    """The options of a model and their defaults (common options included)."""
+    cls = MODELS[name]
+    options: Dict[str, Any] = {}
+    for klass in (CTRModel, cls):
+        for p in list(inspect.signature(klass.__init__).parameters.values())[2:]:
+            if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                continue
+            options[p.name] = p.default
+    return options
+
+
+def build_model(name: str, feature_map: FeatureMap, **options: Any) -> CTRModel:
+    """A registered model by name; unknown options raise an error listing the valid ones."""
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}; models: {', '.join(MODELS)}")
+    valid = model_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise TypeError(f"model {name!r}: unknown option(s) {unknown}; valid options: {', '.join(valid)}")
+    return MODELS[name](feature_map, **options)

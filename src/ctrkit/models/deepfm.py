@@ -1,0 +1,31 @@
+"""DeepFM (Guo et al., "DeepFM: A Factorization-Machine based Neural Network for CTR Prediction",
+IJCAI 2017, Eq. 1-5): ŷ = y_FM + y_DNN with one shared embedding table,
+y_FM = b + Σ w_x + Σ_{i<j} ⟨e_i, e_j⟩,  y_DNN = MLP(flatten(E))."""
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import torch
+
+from ..data.batch import Batch
+from ..nn.interaction import fm_second_order
+from ..nn.mlp import MLP
+from .base import CTRModel, register
+
+
+@register("deepfm")
+class DeepFM(CTRModel):
+    paper = "Guo et al., DeepFM, IJCAI 2017"
+
+    def __init__(self, feature_map, dnn_units: Sequence[int] = (400, 400, 400),
+                 dnn_activation: Union[str, Sequence[str]] = "relu", dnn_dropout: float = 0.0,
+                 batch_norm: bool = False, **common) -> None:
+        super().__init__(feature_map, **common)
+        self.linear = self.linear_term()
+        self.embedding = self.field_embedding()
+        self.dnn = MLP(self.embedding.num_fields * self.embedding_dim, dnn_units, dnn_activation, dnn_dropout,
+                       batch_norm, output_dim=1)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        e = self.embed(self.embedding, batch)
+        return self.linear(batch) + fm_second_order(e) + self.dnn(e.flatten(1)).squeeze(-1)

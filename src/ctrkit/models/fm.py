@@ -1,0 +1,22 @@
+"""FM (Rendle, "Factorization Machines", ICDM 2010, Eq. 1 and 5):
+ŷ = b + Σ w_x + Σ_{i<j} ⟨e_i, e_j⟩, the pair sum computed as ½ Σ_d [(Σ_i e_id)² − Σ_i e_id²]."""
+from __future__ import annotations
+
+import torch
+
+from ..data.batch import Batch
+from ..nn.interaction import fm_second_order
+from .base import CTRModel, register
+
+
+@register("fm")
+class FM(CTRModel):
+    paper = "Rendle, Factorization Machines, ICDM 2010"
+
+    def __init__(self, feature_map, **common) -> None:
+        super().__init__(feature_map, **common)
+        self.linear = self.linear_term()
+        self.embedding = self.field_embedding()
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.linear(batch) + fm_second_order(self.embed(self.embedding, batch))

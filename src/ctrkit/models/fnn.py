@@ -1,0 +1,54 @@
+"""FNN (Zhang et al., "Deep Learning over Multi-field Categorical Data", ECIR 2016, Eq. 1-4):
+ŷ = MLP(z) with z = (z_1, …, z_F), z_i = (w_i, e_i): each field's first-order weight and
+embedding. Two-stage recipe: ``FNN.from_fm`` starts w and E from a trained FM, then trains the
+MLP with the embeddings fine-tuned or frozen."""
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import torch
+
+from ..data.batch import Batch
+from ..nn.mlp import MLP
+from .base import CTRModel, register
+from .fm import FM
+
+
+@register("fnn")
+class FNN(CTRModel):
+    paper = "Zhang et al., Deep Learning over Multi-field Categorical Data (FNN), ECIR 2016"
+
+    def __init__(self, feature_map, dnn_units: Sequence[int] = (400, 400, 400),
+                 dnn_activation: Union[str, Sequence[str]] = "relu", dnn_dropout: float = 0.0,
+                 batch_norm: bool = False, use_first_order: bool = True, **common) -> None:
+        super().__init__(feature_map, **common)
+        self.embedding = self.field_embedding()
+        self.linear = self.linear_term() if use_first_order else None
+        width = self.embedding.num_fields * (self.embedding_dim + int(use_first_order))
+        self.dnn = MLP(width, dnn_units, dnn_activation, dnn_dropout, batch_norm, output_dim=1)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        z = self.embed(self.embedding, batch)
+        if self.linear is not None:
+            z = torch.cat([self.linear.weights(batch), z], dim=-1)     # z_i = (w_i, e_i)
+        return self.dnn(z.flatten(1)).squeeze(-1)
+
+    def load_fm(self, fm: FM, freeze: bool = False) -> "FNN":
+        """Copy a trained FM's embeddings (and first-order weights) into this FNN; ``freeze``
+        stops them from training further."""
+        if fm.embedding_dim != self.embedding_dim:
+            raise ValueError(f"the FM has embedding_dim {fm.embedding_dim}, this FNN {self.embedding_dim}")
+        self.embedding.load_state_dict(fm.embedding.state_dict())
+        if self.linear is not None:
+            self.linear.load_state_dict(fm.linear.state_dict())
+        frozen = [self.embedding] + ([self.linear.weights] if self.linear is not None else [])
+        for module in frozen:
+            for p in module.parameters():
+                p.requires_grad_(not freeze)
+        return self
+
+    @classmethod
+    def from_fm(cls, fm: FM, freeze: bool = False, **options) -> "FNN":
+        """An FNN on the FM's feature map whose embeddings start from the FM's (two-stage FNN)."""
+        options.setdefault("embedding_dim", fm.embedding_dim)
+        return cls(fm.feature_map, **options).load_fm(fm, freeze)

@@ -1,0 +1,19 @@
+"""Logistic regression: ŷ = b + Σ_features w_x (one weight per categorical id, w·x for numeric)."""
+from __future__ import annotations
+
+import torch
+
+from ..data.batch import Batch
+from .base import CTRModel, register
+
+
+@register("lr")
+class LR(CTRModel):
+    paper = "logistic regression (the first-order baseline of every CTR paper)"
+
+    def __init__(self, feature_map, **common) -> None:
+        super().__init__(feature_map, **common)
+        self.linear = self.linear_term()
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.linear(batch)

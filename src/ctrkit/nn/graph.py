@@ -1,0 +1,68 @@
+"""FiGNN's graph blocks (Li et al., "Fi-GNN", CIKM 2019, §4.3-4.4)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class AttentionalEdges(nn.Module):
+    """Edge weights of the complete field graph without self-loops (Eq. 6):
+    A_ij = softmax_{j≠i} LeakyReLU(wᵀ [h_i ‖ h_j]);  h [B, F, D] → A [B, F, F], zero diagonal, rows sum to 1."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.w = nn.Linear(2 * dim, 1, bias=False)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        d = h.shape[-1]
+        w_i, w_j = self.w.weight[0, :d], self.w.weight[0, d:]
+        scores = F.leaky_relu((h @ w_i).unsqueeze(2) + (h @ w_j).unsqueeze(1))   # [B, F, F]
+        eye = torch.eye(h.shape[1], dtype=torch.bool, device=h.device)
+        return torch.softmax(scores.masked_fill(eye, float("-inf")), dim=-1)
+
+
+class GraphLayer(nn.Module):
+    """One step of state aggregation with per-node input and output matrices (Eq. 7-8):
+    a_i = W_in,i Σ_j A_ij W_out,j h_j + b;  h [B, F, D], A [B, F, F] → a [B, F, D]."""
+
+    def __init__(self, num_fields: int, dim: int) -> None:
+        super().__init__()
+        self.w_out = nn.Parameter(torch.empty(num_fields, dim, dim))
+        self.w_in = nn.Parameter(torch.empty(num_fields, dim, dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+        nn.init.xavier_normal_(self.w_out)
+        nn.init.xavier_normal_(self.w_in)
+
+    def forward(self, adjacency: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        messages = torch.einsum("bfd,fde->bfe", h, self.w_out)         # W_out,j h_j
+        aggregated = adjacency @ messages                               # Σ_j A_ij (·)
+        return torch.einsum("bfd,fde->bfe", aggregated, self.w_in) + self.bias
+
+
+class FieldGraph(nn.Module):
+    """T steps of FiGNN state propagation (Eq. 9-10): a^t = GraphLayer(A, h^{t−1}),
+    h^t = GRU(a^t, h^{t−1}) (or a^t without GRU), h^t += h^0 (residual); A from the initial states.
+    ``reuse_graph_layer`` shares one GraphLayer across the T steps."""
+
+    def __init__(self, num_fields: int, dim: int, steps: int = 3, reuse_graph_layer: bool = False,
+                 use_gru: bool = True, use_residual: bool = True) -> None:
+        super().__init__()
+        self.steps = steps
+        self.edges = AttentionalEdges(dim)
+        n_layers = 1 if reuse_graph_layer else steps
+        self.layers = nn.ModuleList(GraphLayer(num_fields, dim) for _ in range(n_layers))
+        self.gru = nn.GRUCell(dim, dim) if use_gru else None
+        self.use_residual = use_residual
+
+    def forward(self, h0: torch.Tensor) -> tuple:
+        """h0 [B, F, D] → final states [B, F, D] and edge weights [B, F, F]."""
+        adjacency = self.edges(h0)
+        h = h0
+        b, f, d = h0.shape
+        for t in range(self.steps):
+            a = self.layers[t % len(self.layers)](adjacency, h)
+            h = self.gru(a.reshape(b * f, d), h.reshape(b * f, d)).view(b, f, d) if self.gru is not None else a
+            if self.use_residual:
+                h = h + h0
+        return h, adjacency

@@ -1,0 +1,44 @@
+"""Pairwise interaction blocks: FM second order, all pairwise products, AFM attention pooling."""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+from torch import nn
+
+
+def fm_second_order(e: torch.Tensor) -> torch.Tensor:
+    """Σ_{i<j} ⟨e_i, e_j⟩ = ½ Σ_d [(Σ_i e_id)² − Σ_i e_id²] (Rendle 2010, Eq. 5); e [B, F, D] → [B]."""
+    square_of_sum = e.sum(dim=1).pow(2)
+    sum_of_square = e.pow(2).sum(dim=1)
+    return 0.5 * (square_of_sum - sum_of_square).sum(dim=1)
+
+
+class PairwiseProducts(nn.Module):
+    """All e_i ⊙ e_j for i < j, by one index gather: e [B, F, D] → [B, F(F−1)/2, D] (row-major pairs)."""
+
+    def __init__(self, num_fields: int) -> None:
+        super().__init__()
+        rows, cols = torch.triu_indices(num_fields, num_fields, offset=1)
+        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("cols", cols, persistent=False)
+
+    def forward(self, e: torch.Tensor) -> torch.Tensor:
+        return e.index_select(1, self.rows) * e.index_select(1, self.cols)
+
+    def pairs(self) -> list:
+        return list(zip(self.rows.tolist(), self.cols.tolist()))
+
+
+class AttentionalPooling(nn.Module):
+    """AFM's attention-based pooling (Xiao et al., IJCAI 2017, Eq. 4-5):
+    a'_ij = hᵀ ReLU(W (e_i ⊙ e_j) + b),  a_ij = softmax over pairs,  out = Σ a_ij (e_i ⊙ e_j).
+    products [B, P, D] → pooled [B, D] and weights [B, P]."""
+
+    def __init__(self, dim: int, attention_dim: int = 16) -> None:
+        super().__init__()
+        self.attention = nn.Sequential(nn.Linear(dim, attention_dim), nn.ReLU(), nn.Linear(attention_dim, 1, bias=False))
+
+    def forward(self, products: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        weights = torch.softmax(self.attention(products).squeeze(-1), dim=1)
+        return (weights.unsqueeze(-1) * products).sum(dim=1), weights
