@@ -91,13 +91,13 @@ class CTRModel(nn.Module):
 
 def model_options(name: str) -> Dict[str, Any]:
     """The options of a model and their defaults (common options included)."""
-    cls = MODELS[name]
     options: Dict[str, Any] = {}
-    for klass in (CTRModel, cls):
+    for klass in reversed(MODELS[name].__mro__):
+        if not (isinstance(klass, type) and issubclass(klass, CTRModel)):
+            continue
         for p in list(inspect.signature(klass.__init__).parameters.values())[2:]:
-            if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
-                continue
-            options[p.name] = p.default
+            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                options[p.name] = p.default
     return options
 
 

@@ -23,14 +23,14 @@ class FNN(CTRModel):
                  batch_norm: bool = False, use_first_order: bool = True, **common) -> None:
         super().__init__(feature_map, **common)
         self.embedding = self.field_embedding()
-        self.linear = self.linear_term() if use_first_order else None
+        self.first_order = self.field_embedding(dim=1) if use_first_order else None
         width = self.embedding.num_fields * (self.embedding_dim + int(use_first_order))
         self.dnn = MLP(width, dnn_units, dnn_activation, dnn_dropout, batch_norm, output_dim=1)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         z = self.embed(self.embedding, batch)
-        if self.linear is not None:
-            z = torch.cat([self.linear.weights(batch), z], dim=-1)     # z_i = (w_i, e_i)
+        if self.first_order is not None:
+            z = torch.cat([self.first_order(batch), z], dim=-1)     # z_i = (w_i, e_i)
         return self.dnn(z.flatten(1)).squeeze(-1)
 
     def load_fm(self, fm: FM, freeze: bool = False) -> "FNN":
@@ -39,9 +39,9 @@ class FNN(CTRModel):
         if fm.embedding_dim != self.embedding_dim:
             raise ValueError(f"the FM has embedding_dim {fm.embedding_dim}, this FNN {self.embedding_dim}")
         self.embedding.load_state_dict(fm.embedding.state_dict())
-        if self.linear is not None:
-            self.linear.load_state_dict(fm.linear.state_dict())
-        frozen = [self.embedding] + ([self.linear.weights] if self.linear is not None else [])
+        if self.first_order is not None:
+            self.first_order.load_state_dict(fm.linear.weights.state_dict())
+        frozen = [self.embedding] + ([self.first_order] if self.first_order is not None else [])
         for module in frozen:
             for p in module.parameters():
                 p.requires_grad_(not freeze)

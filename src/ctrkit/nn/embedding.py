@@ -65,8 +65,9 @@ class FieldEmbedding(nn.Module):
         self.register_buffer("cat_index", _index([s.index for s in shared_cat]), persistent=False)
         self.register_buffer("seq_index", _index([s.index for s in shared_seq]), persistent=False)
         self.register_buffer("num_index", _index([s.index for s in numeric]), persistent=False)
-        self.numeric_weight = nn.Parameter(torch.empty(len(numeric), dim))
-        _init(self.numeric_weight, init_std)
+        self.numeric_weight = nn.Parameter(torch.empty(len(numeric), dim)) if numeric else None
+        if numeric:
+            _init(self.numeric_weight, init_std)
         self.seq_sum = [s.pooling == "sum" for s in shared_seq]
         self._own_slots = own
         order = shared_cat + own + numeric + shared_seq
@@ -93,7 +94,7 @@ class FieldEmbedding(nn.Module):
             ids = batch.cat[:, s.index] if s.type == "categorical" else batch.seq[:, s.index]
             rows = self._own_rows(s, ids)
             parts.append(rows.unsqueeze(1) if s.type == "categorical" else self._pool(rows, ids > 0, s.pooling == "sum").unsqueeze(1))
-        if len(self.num_index):
+        if self.numeric_weight is not None:
             parts.append(batch.num.index_select(1, self.num_index).unsqueeze(-1) * self.numeric_weight)
         if len(self.seq_index):
             ids = batch.seq.index_select(1, self.seq_index)                    # [B, S, L]

@@ -1,0 +1,127 @@
+"""Every model: shapes, gradients, explanations, registry, regularizers, FNN's two-stage recipe."""
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+
+from ctrkit import FeatureSpec, Processor, Schema
+from ctrkit.data import BatchLoader
+from ctrkit.models import FNN, MODELS, build_model, model_options
+from ctrkit.train import Trainer
+
+SMALL = {"dnn_units": (16, 8)}
+OPTIONS = {"deepfm": SMALL, "fnn": SMALL, "autoint+": SMALL, "autoint": {"attention_dim": 4},
+           "fignn": {"gnn_layers": 2}, "afm": {"attention_dim": 4}}
+
+
+def processor(mix: str):
+    rng = np.random.default_rng(0)
+    n = 64
+    # three fields at least: with two, AFM's and FiGNN's softmax over one pair/neighbour is constant
+    cols = {"c1": rng.choice(list("abcde"), n).tolist(), "c2": rng.choice(list("vwxyz"), n).tolist(),
+            "y": rng.integers(0, 2, n)}
+    fields = [FeatureSpec("c1", "categorical"), FeatureSpec("c2", "categorical")]
+    if mix == "categorical":
+        cols["c3"] = rng.choice(list("klmn"), n).tolist()
+        fields.append(FeatureSpec("c3", "categorical"))
+    if mix in ("numeric", "sequence"):
+        cols["x"] = rng.normal(size=n)
+        fields.append(FeatureSpec("x", "numeric"))
+    if mix == "sequence":
+        cols["s"] = ["|".join(rng.choice(list("pqrs"), rng.integers(0, 4))) for _ in range(n)]
+        fields.append(FeatureSpec("s", "sequence", max_len=3))
+    proc = Processor(Schema(fields=fields, label="y")).fit(pa.table(cols))
+    return proc, proc.transform(pa.table(cols))
+
+
+@pytest.mark.parametrize("mix", ["categorical", "numeric", "sequence"])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_shapes_finite_and_gradients(name, mix):
+    proc, data = processor(mix)
+    torch.manual_seed(0)
+    model = build_model(name, proc.feature_map(), embedding_dim=8, **OPTIONS.get(name, {}))
+    batch = next(iter(BatchLoader(data, 32, shuffle="none")))
+    logits = model(batch)
+    assert logits.shape == (32,) and torch.isfinite(logits).all()
+    torch.nn.functional.binary_cross_entropy_with_logits(logits, batch.label).backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, f"{name}: no gradient reaches {pname}"
+    for module in model.modules():
+        if isinstance(module, torch.nn.Embedding) and module.padding_idx is not None:
+            assert module.weight.grad[module.padding_idx].abs().sum() == 0, f"{name}: padding row got a gradient"
+
+
+def test_registry_and_options():
+    assert set(MODELS) == {"lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn"}
+    assert all(cls.paper for cls in MODELS.values())
+    opts = model_options("autoint+")
+    assert opts["dnn_units"] == (400, 400, 400) and opts["attention_layers"] == 3 and "embedding_l2" in opts
+    proc, _ = processor("categorical")
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['hidden'\]"):
+        build_model("deepfm", proc.feature_map(), hidden=3)
+    with pytest.raises(KeyError, match="unknown model 'xgb'"):
+        build_model("xgb", proc.feature_map())
+
+
+def test_explanations_are_labelled_and_normalised():
+    proc, data = processor("numeric")
+    batch = next(iter(BatchLoader(data, 16, shuffle="none")))
+    fmap = proc.feature_map()
+    afm = build_model("afm", fmap, embedding_dim=8).eval().explain(batch)
+    assert afm["pairs"] == [("c1", "c2"), ("c1", "x"), ("c2", "x")]
+    torch.testing.assert_close(afm["pair_weights"].sum(1), torch.ones(16))
+    auto = build_model("autoint", fmap, embedding_dim=8, attention_layers=2, heads=2).eval().explain(batch)
+    assert auto["fields"] == ["c1", "c2", "x"] and len(auto["attention"]) == 2
+    assert auto["attention"][0].shape == (16, 2, 3, 3)
+    fig = build_model("fignn", fmap, embedding_dim=8).eval().explain(batch)
+    assert fig["edges"].shape == (16, 3, 3) and fig["nodes"].shape == (16, 3)
+    assert torch.all(torch.diagonal(fig["edges"], dim1=1, dim2=2) == 0)
+    assert build_model("deepfm", fmap, **SMALL).explain(batch) == {}
+
+
+def test_regularizers():
+    proc, data = processor("numeric")
+    batch = next(iter(BatchLoader(data, 16, shuffle="none")))
+    fmap = proc.feature_map()
+    plain = build_model("deepfm", fmap, embedding_dim=8, **SMALL).train()
+    plain(batch)
+    assert float(plain.penalty()) == 0.0
+    reg = build_model("deepfm", fmap, embedding_dim=8, embedding_l2=0.1, net_l2=0.01, **SMALL).train()
+    e = reg.embedding(batch)
+    reg(batch)
+    weights = sum(p.pow(2).sum() for p in reg.network_weights())
+    expected = 0.1 * e.pow(2).sum() / 16 + 0.01 * weights
+    torch.testing.assert_close(reg.penalty(), expected)
+    names = {n for n, p in reg.named_parameters() if any(p is w for w in reg.network_weights())}
+    assert names and all(n.startswith("dnn.") for n in names)
+    assert reg.penalty().item() == pytest.approx((0.01 * weights).item())    # embedding part consumed
+
+
+def test_sparse_embeddings_train_with_sparse_optimizer():
+    proc, data = processor("sequence")
+    model = build_model("fm", proc.feature_map(), embedding_dim=8, sparse=True)
+    before = model.embedding.table.weight.detach().clone()
+    Trainer(model, epochs=1, batch_size=16, embedding_optimizer="sparse_adam").fit(data)
+    after = model.embedding.table.weight.detach()
+    assert not torch.equal(before, after) and torch.equal(before[0], after[0])
+
+
+def test_fnn_two_stage_copies_fm_embeddings_and_freezes():
+    proc, data = processor("numeric")
+    fmap = proc.feature_map()
+    torch.manual_seed(0)
+    fm = build_model("fm", fmap, embedding_dim=8)
+    Trainer(fm, epochs=2, batch_size=16).fit(data)
+    fnn = FNN.from_fm(fm, freeze=True, dnn_units=(16,))
+    for key, value in fm.embedding.state_dict().items():
+        assert torch.equal(fnn.embedding.state_dict()[key], value)
+    assert torch.equal(fnn.first_order.table.weight, fm.linear.weights.table.weight)
+    frozen = {k: v.clone() for k, v in fnn.embedding.state_dict().items()}
+    dnn_before = fnn.dnn.net[0].weight.detach().clone()
+    Trainer(fnn, epochs=2, batch_size=16).fit(data)
+    for key, value in fnn.embedding.state_dict().items():
+        assert torch.equal(value, frozen[key]), f"frozen embedding {key} changed"
+    assert not torch.equal(fnn.dnn.net[0].weight, dnn_before)
+    tuned = FNN.from_fm(fm, freeze=False, dnn_units=(16,))
+    Trainer(tuned, epochs=2, batch_size=16).fit(data)
+    assert not torch.equal(tuned.embedding.table.weight, fm.embedding.table.weight)

@@ -1,0 +1,175 @@
+"""Identities of the interaction blocks against brute force, and the embedding's contracts."""
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+
+from ctrkit import FeatureSpec, Processor, Schema
+from ctrkit.data import BatchLoader
+from ctrkit.nn import (MLP, AttentionalEdges, AttentionalPooling, FieldEmbedding, FieldGraph,
+                       MultiHeadSelfAttention, PairwiseProducts, activation, fm_second_order)
+
+torch.manual_seed(0)
+
+
+def test_fm_trick_equals_explicit_pair_sum():
+    e = torch.randn(5, 7, 4, dtype=torch.float64)
+    brute = torch.zeros(5, dtype=torch.float64)
+    for i in range(7):
+        for j in range(i + 1, 7):
+            brute += (e[:, i] * e[:, j]).sum(-1)
+    torch.testing.assert_close(fm_second_order(e), brute)
+
+
+def test_pairwise_products_equal_double_loop():
+    e = torch.randn(3, 6, 5)
+    block = PairwiseProducts(6)
+    expected = torch.stack([e[:, i] * e[:, j] for i in range(6) for j in range(i + 1, 6)], dim=1)
+    torch.testing.assert_close(block(e), expected)
+    assert block.pairs()[:3] == [(0, 1), (0, 2), (0, 3)] and len(block.pairs()) == 15
+
+
+def test_afm_pair_weights_sum_to_one():
+    products = torch.randn(4, 10, 8)
+    pooled, weights = AttentionalPooling(8, 6)(products)
+    assert pooled.shape == (4, 8) and weights.shape == (4, 10)
+    torch.testing.assert_close(weights.sum(1), torch.ones(4))
+    torch.testing.assert_close(pooled, (weights.unsqueeze(-1) * products).sum(1))
+
+
+def test_fignn_edges_have_no_self_loops_and_rows_sum_to_one():
+    h = torch.randn(3, 5, 8)
+    a = AttentionalEdges(8)(h)
+    assert a.shape == (3, 5, 5)
+    assert torch.all(torch.diagonal(a, dim1=1, dim2=2) == 0)
+    torch.testing.assert_close(a.sum(-1), torch.ones(3, 5))
+    # brute force of Eq. 6 for one entry
+    w = AttentionalEdges(8)
+    w.load_state_dict(dict(w.state_dict()))
+    edges = w(h)
+    logits = torch.tensor([torch.nn.functional.leaky_relu(w.w(torch.cat([h[0, 1], h[0, j]]))).item()
+                           if j != 1 else float("-inf") for j in range(5)])
+    torch.testing.assert_close(edges[0, 1], torch.softmax(logits, 0))
+
+
+def test_field_graph_shapes_reuse_and_no_gru():
+    h0 = torch.randn(2, 4, 6)
+    shared = FieldGraph(4, 6, steps=3, reuse_graph_layer=True)
+    assert len(shared.layers) == 1
+    h, a = shared(h0)
+    assert h.shape == (2, 4, 6) and a.shape == (2, 4, 4)
+    plain = FieldGraph(4, 6, steps=2, use_gru=False, use_residual=False)
+    assert plain.gru is None and len(plain.layers) == 2
+    h, a = plain(h0)
+    expected = plain.layers[1](a, plain.layers[0](a, h0))
+    torch.testing.assert_close(h, expected)
+
+
+@pytest.mark.parametrize("use_scale", [True, False])
+@pytest.mark.parametrize("input_dim", [8, 12])
+def test_attention_with_and_without_sdpa_agree(use_scale, input_dim):
+    layer = MultiHeadSelfAttention(input_dim, attention_dim=4, heads=2, use_scale=use_scale, layer_norm=True).eval()
+    x = torch.randn(3, 5, input_dim)
+    fast, none = layer(x)
+    slow, weights = layer(x, return_weights=True)
+    assert none is None and weights.shape == (3, 2, 5, 5)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3, 2, 5))
+    assert isinstance(layer.residual, torch.nn.Linear if input_dim != 8 else torch.nn.Identity)
+    assert layer.query.bias is None and layer.key.bias is None and layer.value.bias is None
+
+
+def test_attention_matches_the_equations():
+    layer = MultiHeadSelfAttention(4, attention_dim=4, heads=1, use_scale=False, use_residual=False)
+    x = torch.randn(2, 3, 4)
+    q, k, v = layer.query(x), layer.key(x), layer.value(x)
+    expected = torch.relu(torch.softmax(q @ k.transpose(1, 2), -1) @ v)
+    torch.testing.assert_close(layer(x)[0], expected)
+
+
+def test_mlp_options():
+    mlp = MLP(10, [8, 6], activations=["relu", "dice"], dropout=[0.0, 0.5], batch_norm=True, output_dim=1)
+    assert mlp(torch.randn(4, 10)).shape == (4, 1)
+    kinds = [type(m).__name__ for m in mlp.net]
+    assert kinds == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d", "Dice", "Dropout", "Linear"]
+    assert isinstance(activation("prelu", 3), torch.nn.PReLU) and isinstance(activation("Hardswish", 3), torch.nn.Hardswish)
+    with pytest.raises(ValueError, match="unknown activation"):
+        activation("nope", 3)
+    with pytest.raises(ValueError, match="2 values for 3 hidden layers"):
+        MLP(4, [4, 4, 4], dropout=[0.1, 0.2])
+
+
+# ------------------------------------------------------------------ FieldEmbedding
+def small_processor(tmp_path=None, **extra_fields):
+    schema = Schema(fields=[
+        FeatureSpec("a", "categorical"),
+        FeatureSpec("b", "categorical", embedding_dim=3),
+        FeatureSpec("x", "numeric"),
+        FeatureSpec("s", "sequence", max_len=3, pooling="mean", share_embedding="a"),
+        FeatureSpec("t", "sequence", max_len=2, pooling="sum"),
+        *extra_fields.values(),
+    ], label="y")
+    table = pa.table({"a": ["p", "q", "r", "p"], "b": ["u", "v", "u", "w"], "x": [0.5, 1.0, 2.0, -1.0],
+                      "s": ["p|q", "", "r|r|p", "q"], "t": ["m|n", "n", "", "m"], "y": [0, 1, 0, 1],
+                      **{k: v.name and ["k1", "k2", "k1", "k3"] for k, v in extra_fields.items()}})
+    proc = Processor(schema).fit(table)
+    return proc, proc.transform(table)
+
+
+def test_field_embedding_layout_pooling_and_projection():
+    proc, data = small_processor()
+    emb = FieldEmbedding(proc.feature_map(), dim=4)
+    batch = next(iter(BatchLoader(data, 4, shuffle="none")))
+    e = emb(batch)
+    assert e.shape == (4, 5, 4) and emb.names == ["a", "b", "x", "s", "t"]
+    table = emb.table.weight
+    torch.testing.assert_close(e[:, 0], table[batch.cat[:, 0].long()])
+    torch.testing.assert_close(e[:, 2], batch.num[:, :1] * emb.numeric_weight[0])
+    # b has its own 3-d table projected to 4
+    assert "b" in emb.own and emb.project["b"].in_features == 3
+    # masked mean (s) and sum (t) over the shared table, padding excluded
+    ids = batch.seq[2, 0]
+    torch.testing.assert_close(e[2, 3], table[ids[ids > 0].long()].mean(0))
+    torch.testing.assert_close(e[0, 4], table[batch.seq[0, 1][batch.seq[0, 1] > 0].long()].sum(0))
+    torch.testing.assert_close(e[1, 3], torch.zeros(4))      # empty sequence → zero vector
+    assert emb.table.weight[0].abs().sum() == 0               # padding row is zero
+
+
+def test_field_embedding_selection_by_name_and_type():
+    proc, data = small_processor()
+    fmap = proc.feature_map()
+    assert FieldEmbedding(fmap, 4, fields=["categorical"]).names == ["a", "b"]
+    assert FieldEmbedding(fmap, 4, fields=["x", "t"]).names == ["x", "t"]
+    with pytest.raises(KeyError, match="unknown field"):
+        FieldEmbedding(fmap, 4, fields=["zzz"])
+
+
+def test_padding_row_gets_no_gradient_and_sparse_option():
+    proc, data = small_processor()
+    batch = next(iter(BatchLoader(data, 4, shuffle="none")))
+    for sparse in (False, True):
+        emb = FieldEmbedding(proc.feature_map(), dim=4, sparse=sparse)
+        emb(batch).sum().backward()
+        grad = emb.table.weight.grad
+        assert grad.is_sparse == sparse
+        dense = grad.to_dense()
+        assert dense[0].abs().sum() == 0 and dense.abs().sum() > 0
+
+
+def test_pretrained_table_frozen_and_projected(tmp_path):
+    np.save(tmp_path / "v.npy", np.arange(15, dtype=np.float32).reshape(3, 5))
+    (tmp_path / "k.txt").write_text("k1\nk2\nk3\n")
+    spec = FeatureSpec("c", "categorical", pretrained=str(tmp_path / "v.npy"), pretrained_keys=str(tmp_path / "k.txt"),
+                       freeze=True)
+    proc, data = small_processor(c=spec)
+    emb = FieldEmbedding(proc.feature_map(), dim=4)
+    own = emb.own["c"]
+    assert not own.weight.requires_grad and emb.project["c"].in_features == 5
+    vocab = proc.vocabulary("c")
+    row = 2 + vocab.index("k2")
+    torch.testing.assert_close(own.weight[row], torch.arange(5, 10, dtype=torch.float32))
+    assert own.weight[own.padding_idx].abs().sum() == 0
+    batch = next(iter(BatchLoader(data, 4, shuffle="none")))
+    e = emb(batch)
+    k = emb.names.index("c")
+    torch.testing.assert_close(e[1, k], emb.project["c"](own.weight[row]))
