@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ctrkit prepare --dataset adult --out runs/demo/adult
+	$(BIN)/ctrkit train --config configs/adult_deepfm.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -107,6 +107,94 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_flags(args: argparse.Namespace) -> Dict[str, Any]:
+    """Flags of ``ctrkit train`` as dotted config keys (None = not given)."""
+    flags: Dict[str, Any] = {
+        "train.epochs": args.epochs, "train.batch_size": args.batch_size, "model.embedding_dim": args.embedding_dim,
+        "train.lr": args.lr, "seed": args.seed, "out": args.out, "model.name": args.model,
+        "data.dataset": args.dataset, "data.train": args.train, "data.valid": args.valid, "data.test": args.test,
+        "data.label": args.label,
+    }
+    if args.categorical:
+        flags["data.categorical"] = _split_names(args.categorical)
+    if args.numeric:
+        flags["data.numeric"] = _split_names(args.numeric)
+    if args.sequence:
+        flags["data.sequence"] = _split_names(args.sequence)
+    if args.label_map:
+        flags["data.label_map"] = _parse_label_map(args.label_map)
+    if args.path:
+        flags["data.options"] = {"path": args.path}
+    read = {}
+    if args.sep:
+        read["sep"] = args.sep.encode().decode("unicode_escape")
+    if args.skip_bad_rows:
+        read["on_bad_rows"] = "skip"
+    if read:
+        flags["data.read"] = read
+    return flags
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .experiment import run_dir, run_experiment
+
+    config = load_config(args.config, args.set or (), **_train_flags(args))
+    metrics = run_experiment(config, resume=args.resume)
+    print(f"\nrun: {run_dir(config)}")
+    print(metrics_table(metrics))
+    return 0
+
+
+def metrics_table(metrics: Dict[str, Any]) -> str:
+    keys = ("auc", "logloss", "accuracy", "precision", "recall", "f1", "ece")
+    splits = [s for s in ("valid", "test") if s in metrics]
+    lines = [f"{'model: ' + metrics['model']:<22}" + "".join(f"{s:>10}" for s in splits)]
+    for k in keys:
+        if any(k in metrics[s] for s in splits):
+            lines.append(f"{k:<22}" + "".join(f"{metrics[s].get(k, float('nan')):>10.4f}" for s in splits))
+    t = metrics.get("train", {})
+    lines.append(f"trained {t.get('epochs')} epochs (best {t.get('best_epoch')}) in {t.get('seconds', 0):.1f} s, "
+                 f"{t.get('samples_per_second', 0):,.0f} samples/s")
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .experiment import load_run
+
+    run = load_run(args.run)
+    metrics = run.evaluate(args.data, label_map=_parse_label_map(args.label_map), **_read_options(args))
+    text = json.dumps(metrics, indent=1)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(text)
+    print(text)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import predict_file
+
+    rows = predict_file(args.run, args.input, args.output, **_read_options(args))
+    print(f"wrote {rows:,} predictions to {args.output}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    print(f"wrote {write_report(args.run)}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import MODELS
+
+    for name, cls in MODELS.items():
+        print(f"{name:<9} {cls.paper}")
+    return 0
+
+
 def cmd_datasets(args: argparse.Namespace) -> int:
     width = max(map(len, DATASETS))
     for name, entry in DATASETS.items():
@@ -150,6 +238,52 @@ def build_parser() -> argparse.ArgumentParser:
     _add_read_flags(p)
     p.set_defaults(func=cmd_schema)
 
+    p = sub.add_parser("train", help="train a model (from a config, a built-in dataset or your files)")
+    p.add_argument("--config", help="experiment YAML (see configs/)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, e.g. train.lr=0.01")
+    p.add_argument("--dataset", choices=sorted(DATASETS))
+    p.add_argument("--path", help="files of a built-in dataset that is not bundled")
+    p.add_argument("--model", help="model name (ctrkit models)")
+    p.add_argument("--train")
+    p.add_argument("--valid")
+    p.add_argument("--test")
+    p.add_argument("--label")
+    p.add_argument("--categorical")
+    p.add_argument("--numeric")
+    p.add_argument("--sequence", help="NAME[:SEP], comma-separated")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--embedding-dim", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", help="run folder (default runs/DATASET_MODEL)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--sep")
+    p.add_argument("--skip-bad-rows", action="store_true")
+    p.add_argument("--label-map")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of a finished run on labelled data")
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", help="also write the metrics to this JSON file")
+    _add_read_flags(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="add a probability column to a CSV or Parquet file")
+    p.add_argument("--run", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", required=True)
+    _add_read_flags(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("report", help="write RUN/report.html with PNG plots")
+    p.add_argument("--run", required=True)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("models", help="the model table with paper references")
+    p.set_defaults(func=cmd_models)
+
     p = sub.add_parser("datasets", help="list the built-in datasets")
     p.set_defaults(func=cmd_datasets)
     return parser
@@ -159,7 +293,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CTRKitError, FileNotFoundError) as exc:
+    except (CTRKitError, FileNotFoundError, KeyError) as exc:
         print(f"ctrkit: error: {exc}", file=sys.stderr)
         return 2
 

@@ -147,9 +147,16 @@ class Processor:
     def encode_chunks(self, source: Source, on_bad_rows: str = "error",
                       require_label: bool = True) -> Iterator[Dict[str, np.ndarray]]:
         """Encoded blocks (dicts of cat/num/seq[/label] arrays), one per chunk of ``source``."""
+        for _, block in self.iter_encoded(source, on_bad_rows, require_label):
+            yield block
+
+    def iter_encoded(self, source: Source, on_bad_rows: str = "error", require_label: bool = True,
+                     ignore_label: bool = False) -> Iterator[Tuple[Chunk, Dict[str, np.ndarray]]]:
+        """Each chunk of ``source`` with its encoded block (rows align unless rows were skipped);
+        ``ignore_label`` leaves any label column unread (prediction)."""
         if not self.fitted:
             raise RuntimeError("the processor is not fitted: call fit() or load() first")
-        with_label = self._check_columns(source, require_label)
+        with_label = self._check_columns(source, require_label and not ignore_label) and not ignore_label
         self._skipped = 0
         for chunk in source.chunks():
             parsed = self._parse(chunk, source, on_bad_rows, with_label)
@@ -159,7 +166,7 @@ class Processor:
             block = self._encode_features(parsed)
             if parsed.label is not None:
                 block["label"] = parsed.label.astype(np.float32)
-            yield block
+            yield chunk, block
 
     def _encode_features(self, parsed: "_ParsedChunk") -> Dict[str, np.ndarray]:
         batch = parsed.batch
@@ -346,7 +353,10 @@ class Processor:
     @classmethod
     def load(cls, path: str) -> "Processor":
         with open(path) as fh:
-            data = json.load(fh)
+            return cls.load_dict(json.load(fh), path)
+
+    @classmethod
+    def load_dict(cls, data: Dict[str, Any], path: str = "<dict>") -> "Processor":
         if data.get("format") != FORMAT:
             raise ValueError(f"{path}: not a ctrkit processor (format {data.get('format')!r}, expected {FORMAT!r})")
         proc = cls(Schema.from_dict(data["schema"]), seed=data["seed"])

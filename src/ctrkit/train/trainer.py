@@ -1,9 +1,12 @@
-"""The training loop: loss on logits, optimizers, evaluation, early stopping, best weights."""
+"""The training loop: loss on logits, optimizers, evaluation, early stopping, LR on plateau,
+checkpoints and resume, history and progress. The model never knows it is being trained."""
 from __future__ import annotations
 
 import copy
+import csv
+import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -13,110 +16,280 @@ import torch.nn.functional as F
 from ..data.loader import BatchLoader
 from ..data.store import EncodedArrays
 from ..models.base import CTRModel
-from .metrics import binary_metrics, regression_metrics
+from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from .metrics import binary_metrics, regression_metrics, roc_auc
 from .optim import build_optimizers
+
+HIGHER_IS_BETTER = ("auc", "gauc", "accuracy", "precision", "recall", "f1")
 
 
 @dataclass
 class TrainConfig:
+    """Training options (every one reachable from YAML configs and ``--set train.KEY=VALUE``)."""
+
     epochs: int = 10
     batch_size: int = 1024
     eval_batch_size: int = 16384
     lr: float = 1e-3
-    optimizer: str = "adam"
-    embedding_optimizer: str = "sparse_adam"   # used when the model has sparse tables
-    embedding_lr: float = 0.0                  # 0: same as lr
+    optimizer: str = "adam"                 # adam | adamw | adagrad | sgd
+    embedding_optimizer: str = "sparse_adam"  # for sparse tables (model option sparse: true): sparse_adam | adagrad | sgd
+    embedding_lr: float = 0.0               # 0: same as lr
     weight_decay: float = 0.0
-    clip_norm: float = 0.0                     # 0: no clipping
-    monitor: str = "auc"                       # auc | logloss | auc-logloss | mse ...
-    patience: int = 2
+    clip_norm: float = 0.0                  # 0: no gradient clipping
+    monitor: str = "auc"                    # auc | logloss | a signed sum such as auc-logloss
+    patience: int = 2                       # evaluations without improvement before stopping
     min_delta: float = 0.0
-    shuffle: str = "rows"
+    lr_factor: float = 1.0                  # multiply the learning rate by this on a plateau (1: never)
+    lr_patience: int = 1
+    eval_every_steps: int = 0               # 0: evaluate at each epoch end only
+    checkpoint_every_steps: int = 0         # 0: checkpoint at each epoch end only
+    shuffle: str = "rows"                   # rows | blocks | none
     seed: int = 0
+    threads: int = 0                        # 0: the cores this process may use
+    progress: bool = True
+    tensorboard: bool = False
 
 
 def monitor_value(metrics: Dict[str, float], monitor: str) -> float:
-    """The monitored score, larger is better: 'auc', 'logloss' (negated), or a signed sum such as
-    'auc-logloss'."""
+    """The monitored score, larger is better: 'auc', 'logloss' (negated), or a signed sum of
+    metrics such as 'auc-logloss' (each term's sign flipped when lower is better)."""
     total, sign, token = 0.0, 1.0, ""
     for ch in monitor + "+":
-        if ch in "+-" and token:
-            value = metrics[token]
-            total += sign * (value if token in ("auc", "accuracy", "f1", "precision", "recall", "gauc") else -value)
+        if ch in "+-":
+            if token:
+                value = metrics[token.strip()]
+                total += sign * (value if token.strip() in HIGHER_IS_BETTER else -value)
             sign, token = (1.0 if ch == "+" else -1.0), ""
-        elif ch in "+-":
-            sign = 1.0 if ch == "+" else -1.0
         else:
             token += ch
     return total
 
 
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 class Trainer:
-    """Trains any ``CTRModel`` on ``EncodedArrays``; the model never knows it is being trained."""
+    """Trains a ``CTRModel`` on ``EncodedArrays``.
 
-    def __init__(self, model: CTRModel, config: Optional[TrainConfig] = None, **overrides: Any) -> None:
+    With ``out_dir``: writes ``history.csv`` after each evaluation, checkpoints into
+    ``out_dir/checkpoint`` at each epoch end (and every ``checkpoint_every_steps``), and
+    ``fit(..., resume=True)`` continues from the last checkpoint with the same result as a run
+    that was never stopped.
+    """
+
+    def __init__(self, model: CTRModel, config: Optional[TrainConfig] = None, out_dir: Optional[str] = None,
+                 **overrides: Any) -> None:
         self.model = model
-        self.config = config or TrainConfig()
+        self.config = copy.deepcopy(config) if config is not None else TrainConfig()
+        valid = {f.name for f in fields(TrainConfig)}
         for key, value in overrides.items():
-            if not hasattr(self.config, key):
-                raise TypeError(f"unknown training option {key!r}; valid: {', '.join(asdict(self.config))}")
+            if key not in valid:
+                raise TypeError(f"unknown training option {key!r}; valid: {', '.join(sorted(valid))}")
             setattr(self.config, key, value)
+        torch.set_num_threads(self.config.threads or cores())
+        self.out_dir = out_dir
         self.history: List[Dict[str, float]] = []
-        self.best_epoch = -1
+        self.best_epoch = 0
+        self.epoch = self.step = self.step_in_epoch = 0
+        self._best_score = -np.inf
+        self._best_state: Optional[Dict[str, torch.Tensor]] = None
+        self._waited = self._lr_waited = 0
+        self._stopped = False
+        self._writer = None
+        self._batches_per_epoch = 0
 
+    # ------------------------------------------------------------------ training
     def loss(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         if self.model.task == "regression":
             return F.mse_loss(logits, label)
         return F.binary_cross_entropy_with_logits(logits, label)
 
-    def fit(self, train: EncodedArrays, valid: Optional[EncodedArrays] = None) -> List[Dict[str, float]]:
+    def fit(self, train: EncodedArrays, valid: Optional[EncodedArrays] = None, resume: bool = False
+            ) -> List[Dict[str, float]]:
         cfg = self.config
         torch.manual_seed(cfg.seed)
-        optimizers = build_optimizers(self.model, cfg.optimizer, cfg.lr, cfg.embedding_optimizer, cfg.embedding_lr,
-                                      cfg.weight_decay)
+        self.optimizers = build_optimizers(self.model, cfg.optimizer, cfg.lr, cfg.embedding_optimizer,
+                                           cfg.embedding_lr, cfg.weight_decay)
+        if resume:
+            self._resume()
         loader = BatchLoader(train, cfg.batch_size, cfg.shuffle, cfg.seed)
-        best, best_state, waited = -np.inf, None, 0
-        for epoch in range(cfg.epochs):
-            self.model.train()
-            start, seen, total = time.perf_counter(), 0, 0.0
-            for batch in loader:
-                for opt in optimizers:
-                    opt.zero_grad(set_to_none=True)
-                loss = self.loss(self.model(batch), batch.label)
-                (loss + self.model.penalty()).backward()
-                if cfg.clip_norm > 0:
-                    torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.grad is not None
-                                                    and not p.grad.is_sparse], cfg.clip_norm)
-                for opt in optimizers:
-                    opt.step()
-                seen += len(batch)
-                total += loss.item() * len(batch)
-            row = {"epoch": epoch + 1, "train_loss": total / max(seen, 1),
-                   "seconds": time.perf_counter() - start, "samples_per_second": seen / (time.perf_counter() - start)}
-            if valid is not None:
-                row.update({f"valid_{k}": v for k, v in self.evaluate(valid).items()})
-                score = monitor_value({k[6:]: v for k, v in row.items() if k.startswith("valid_")}, cfg.monitor)
-                if score > best + cfg.min_delta:
-                    best, best_state, waited, self.best_epoch = score, copy.deepcopy(self.model.state_dict()), 0, epoch + 1
-                else:
-                    waited += 1
-            self.history.append(row)
-            if valid is not None and waited > cfg.patience:
-                break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
+        self._batches_per_epoch = len(loader)
+        while self.epoch < cfg.epochs and not self._stopped:
+            loader.set_epoch(self.epoch)
+            self._train_epoch(loader, valid)
+        if self._best_state is not None:
+            self.model.load_state_dict(self._best_state)
+        if self._writer is not None:
+            self._writer.close()
         return self.history
 
+    def _train_epoch(self, loader: BatchLoader, valid: Optional[EncodedArrays]) -> None:
+        cfg = self.config
+        self.model.train()
+        skip, seen, loss_sum, train_time = self.step_in_epoch, 0, 0.0, 0.0
+        logits_seen, labels_seen = [], []
+        progress = _progress(len(loader) - skip, f"epoch {self.epoch + 1}/{cfg.epochs}", cfg.progress)
+        tick = time.perf_counter()
+        for i, batch in enumerate(loader):
+            if i < skip:
+                continue
+            for opt in self.optimizers:
+                opt.zero_grad(set_to_none=True)
+            logits = self.model(batch)
+            loss = self.loss(logits, batch.label)
+            (loss + self.model.penalty()).backward()
+            if cfg.clip_norm > 0:
+                dense = [p for p in self.model.parameters() if p.grad is not None and not p.grad.is_sparse]
+                torch.nn.utils.clip_grad_norm_(dense, cfg.clip_norm)
+            for opt in self.optimizers:
+                opt.step()
+            self.step += 1
+            self.step_in_epoch += 1
+            seen += len(batch)
+            loss_sum += loss.item() * len(batch)
+            logits_seen.append(logits.detach())
+            labels_seen.append(batch.label)
+            if progress is not None:
+                progress.update(1)
+                if self.step % 20 == 0:
+                    progress.set_postfix(loss=f"{loss_sum / seen:.4f}", rate=f"{seen / (time.perf_counter() - tick):,.0f}/s")
+            if cfg.eval_every_steps and self.step % cfg.eval_every_steps == 0 and i + 1 < len(loader):
+                train_time += time.perf_counter() - tick
+                self._record(valid, seen, loss_sum, train_time, logits_seen, labels_seen, epoch_end=False)
+                tick = time.perf_counter()
+                self.model.train()
+                if self._stopped:
+                    break
+            if cfg.checkpoint_every_steps and self.step % cfg.checkpoint_every_steps == 0:
+                self.save_checkpoint()
+        if progress is not None:
+            progress.close()
+        if self._stopped:
+            return
+        train_time += time.perf_counter() - tick
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self._record(valid, seen, loss_sum, train_time, logits_seen, labels_seen, epoch_end=True)
+        self.save_checkpoint()
+
+    def _record(self, valid, seen, loss_sum, train_time, logits_seen, labels_seen, epoch_end: bool) -> None:
+        """One history row: train loss/AUC so far this epoch, valid metrics, early stopping, LR plateau."""
+        epoch = self.epoch if epoch_end else self.epoch + self.step_in_epoch / max(self._batches_per_epoch, 1)
+        row: Dict[str, float] = {"epoch": round(epoch, 4), "step": self.step, "train_loss": loss_sum / max(seen, 1)}
+        if self.model.task == "binary" and logits_seen:
+            row["train_auc"] = roc_auc(torch.cat(labels_seen).numpy(), torch.cat(logits_seen).numpy())
+        row["lr"] = self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0
+        row["seconds"] = train_time
+        row["samples_per_second"] = seen / train_time if train_time > 0 else 0.0
+        if valid is not None:
+            metrics = self.evaluate(valid)
+            row.update({f"valid_{k}": v for k, v in metrics.items()})
+            self._track(monitor_value(metrics, self.config.monitor))
+        self.history.append(row)
+        self._write_history(row)
+
+    def _track(self, score: float) -> None:
+        cfg = self.config
+        if score > self._best_score + cfg.min_delta:
+            self._best_score, self._waited, self._lr_waited = score, 0, 0
+            self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.best_epoch = self.epoch if self.step_in_epoch == 0 else self.epoch + 1
+            return
+        self._waited += 1
+        self._lr_waited += 1
+        if cfg.lr_factor != 1.0 and self._lr_waited >= cfg.lr_patience:
+            for opt in self.optimizers:
+                for group in opt.param_groups:
+                    group["lr"] *= cfg.lr_factor
+            self._lr_waited = 0
+        if self._waited > cfg.patience:
+            self._stopped = True
+
+    # ------------------------------------------------------------------ checkpoints
+    def _state(self) -> Dict[str, Any]:
+        return {"epoch": self.epoch, "step": self.step, "step_in_epoch": self.step_in_epoch,
+                "best_score": float(self._best_score), "best_epoch": self.best_epoch, "waited": self._waited,
+                "lr_waited": self._lr_waited, "stopped": self._stopped, "history": self.history,
+                "optimizers": [opt.state_dict() for opt in self.optimizers], "rng": torch.get_rng_state()}
+
+    def save_checkpoint(self) -> None:
+        if self.out_dir is None:
+            return
+        save_checkpoint(os.path.join(self.out_dir, "checkpoint"), self.model.state_dict(), self._state(),
+                        self._best_state)
+
+    def _resume(self) -> None:
+        folder = find_checkpoint(os.path.join(self.out_dir or "", "checkpoint")) if self.out_dir else None
+        if folder is None:
+            raise FileNotFoundError(f"nothing to resume: no checkpoint in {self.out_dir}/checkpoint")
+        ckpt = load_checkpoint(folder)
+        state = ckpt["state"]
+        self.model.load_state_dict(ckpt["model"])
+        self._best_state = ckpt["best"]
+        for opt, opt_state in zip(self.optimizers, state["optimizers"]):
+            opt.load_state_dict(opt_state)
+        self.epoch, self.step, self.step_in_epoch = state["epoch"], state["step"], state["step_in_epoch"]
+        self._best_score, self.best_epoch = state["best_score"], state["best_epoch"]
+        self._waited, self._lr_waited, self._stopped = state["waited"], state["lr_waited"], state["stopped"]
+        self.history = list(state["history"])
+        torch.set_rng_state(state["rng"])
+
+    def _write_history(self, row: Dict[str, float]) -> None:
+        if self.out_dir is None:
+            return
+        os.makedirs(self.out_dir, exist_ok=True)
+        keys = list(dict.fromkeys(k for r in self.history for k in r))
+        path = os.path.join(self.out_dir, "history.csv")
+        with open(path + ".tmp", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(self.history)
+        os.replace(path + ".tmp", path)
+        if self.config.tensorboard:
+            if self._writer is None:
+                try:
+                    from torch.utils.tensorboard import SummaryWriter
+                except ImportError as exc:
+                    raise ImportError("tensorboard: true needs the tensorboard package (pip install tensorboard)") from exc
+                self._writer = SummaryWriter(os.path.join(self.out_dir, "tensorboard"))
+            for key, value in row.items():
+                if key not in ("epoch", "step"):
+                    self._writer.add_scalar(key, value, row["step"])
+
+    # ------------------------------------------------------------------ inference
     @torch.inference_mode()
     def predict(self, data: EncodedArrays) -> np.ndarray:
         """Probabilities (binary) or predictions (regression), float64 [N]."""
-        self.model.eval()
-        outs = [self.model(b) for b in BatchLoader(data, self.config.eval_batch_size, shuffle="none")]
-        logits = torch.cat(outs).double()
-        return (torch.sigmoid(logits) if self.model.task == "binary" else logits).numpy()
+        return predict(self.model, data, self.config.eval_batch_size)
 
     def evaluate(self, data: EncodedArrays) -> Dict[str, float]:
-        p = self.predict(data)
-        if self.model.task == "regression":
-            return regression_metrics(data.label, p)
-        return binary_metrics(data.label, p)
+        return evaluate(self.model, data, self.config.eval_batch_size)
+
+
+@torch.inference_mode()
+def predict(model: CTRModel, data: EncodedArrays, batch_size: int = 16384) -> np.ndarray:
+    """Probabilities (binary) or predictions (regression) of ``model`` for every row, float64 [N]."""
+    was_training = model.training
+    model.eval()
+    logits = torch.cat([model(b) for b in BatchLoader(data, batch_size, shuffle="none")]).double()
+    model.train(was_training)
+    return (torch.sigmoid(logits) if model.task == "binary" else logits).numpy()
+
+
+def evaluate(model: CTRModel, data: EncodedArrays, batch_size: int = 16384) -> Dict[str, float]:
+    """Metrics of ``model`` on labelled ``data``."""
+    if data.label is None:
+        raise ValueError("evaluation needs labelled data")
+    p = predict(model, data, batch_size)
+    return regression_metrics(data.label, p) if model.task == "regression" else binary_metrics(data.label, p)
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, desc=desc, leave=False, disable=None, dynamic_ncols=True)

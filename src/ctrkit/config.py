@@ -1,0 +1,178 @@
+"""Experiment configs: YAML in, validated, with errors that name the key and the expected type.
+
+An experiment has five sections besides ``seed`` and ``out``:
+
+```yaml
+seed: 0
+out: runs/adult_deepfm
+data:     {dataset: adult}                     # or train/valid/test files + label + field lists
+model:    {name: deepfm, embedding_dim: 16, dnn_units: [400, 400, 400]}
+pretrain: {model: fm, epochs: 5, freeze: false}   # optional: FNN's two-stage recipe ("pretrain: fm" works too)
+train:    {epochs: 10, batch_size: 1024, lr: 0.001, patience: 2}
+```
+Every key can be overridden with ``--set section.key=value`` (value parsed as YAML).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict
+from typing import Any, Dict, Mapping, Optional, Sequence
+
+import yaml
+
+from .errors import CTRKitError
+from .train.trainer import TrainConfig
+
+
+class ConfigError(CTRKitError, ValueError):
+    """A config key is unknown or has the wrong type."""
+
+
+DATA_DEFAULTS: Dict[str, Any] = {
+    "dataset": None,          # a built-in dataset name
+    "options": {},            # its loader options (path, n_rows, ...)
+    "train": None, "valid": None, "test": None,
+    "label": None, "label_map": None,
+    "categorical": [], "numeric": [], "sequence": [],   # sequence entries NAME or NAME:SEP
+    "schema": None,           # a schema (mapping) or the path of a YAML schema file
+    "valid_fraction": 0.1,    # held out of train (stratified) when no valid split is given
+    "read": {},               # reader options: sep, header, column_names, on_bad_rows
+}
+PRETRAIN_DEFAULTS: Dict[str, Any] = {"model": "fm", "epochs": 5, "freeze": False}
+TRAIN_DEFAULTS: Dict[str, Any] = {k: v for k, v in asdict(TrainConfig()).items() if k != "seed"}  # seed: top level
+TOP_DEFAULTS: Dict[str, Any] = {"seed": 0, "out": None, "data": DATA_DEFAULTS, "model": {"name": None},
+                                "pretrain": None, "train": TRAIN_DEFAULTS}
+
+
+def default_config() -> Dict[str, Any]:
+    return copy.deepcopy(TOP_DEFAULTS)
+
+
+def load_config(path: Optional[str] = None, overrides: Sequence[str] = (), **flags: Any) -> Dict[str, Any]:
+    """Defaults ← YAML file ← flags (dotted keys) ← ``--set`` overrides, validated."""
+    config = default_config()
+    if path:
+        with open(path) as fh:
+            loaded = yaml.safe_load(fh) or {}
+        if not isinstance(loaded, Mapping):
+            raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
+        _merge(config, loaded, path)
+    for key, value in flags.items():
+        if value is not None:
+            set_key(config, key, value)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        set_key(config, key.strip(), yaml.safe_load(text))
+    validate(config)
+    return config
+
+
+def _merge(config: Dict[str, Any], loaded: Mapping[str, Any], where: str, prefix: str = "") -> None:
+    for key, value in loaded.items():
+        set_key(config, f"{prefix}{key}", value, where)
+
+
+def set_key(config: Dict[str, Any], dotted: str, value: Any, where: str = "--set") -> None:
+    """Set ``a.b.c`` in a nested config; a mapping value for a section merges key by key."""
+    parts = dotted.split(".")
+    node = config
+    for i, part in enumerate(parts[:-1]):
+        if part == "pretrain" and node.get(part) is None:
+            node[part] = copy.deepcopy(PRETRAIN_DEFAULTS)
+        if not isinstance(node.get(part), dict):
+            raise ConfigError(f"{where}: {'.'.join(parts[:i + 1])!r} is not a section (cannot set {dotted!r})")
+        node = node[part]
+    last = parts[-1]
+    if last == "pretrain" and node is config:
+        if isinstance(value, str):
+            value = {"model": value}
+        if value is not None:
+            merged = copy.deepcopy(PRETRAIN_DEFAULTS)
+            merged.update(value)
+            value = merged
+    if isinstance(node.get(last), dict) and isinstance(value, Mapping) and last not in ("options", "read", "schema",
+                                                                                            "label_map"):
+        for k, v in value.items():
+            set_key(config, f"{dotted}.{k}", v, where)
+        return
+    node[last] = value
+
+
+def _check(section: str, values: Mapping[str, Any], defaults: Mapping[str, Any], free: Sequence[str] = ()) -> None:
+    for key, value in values.items():
+        if key in free:
+            continue
+        if key not in defaults:
+            raise ConfigError(f"unknown key {section}.{key}; valid keys: {', '.join(sorted(defaults))}")
+        _check_type(f"{section}.{key}", value, defaults[key])
+
+
+def _check_type(key: str, value: Any, default: Any) -> None:
+    if value is None or default is None:
+        return
+    expected = type(default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return
+    if expected in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
+        return
+    if expected is bool and not isinstance(value, bool):
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"{key}: expected {expected.__name__}, got {type(value).__name__} {value!r}")
+
+
+def validate(config: Dict[str, Any]) -> None:
+    from .models.base import MODELS, model_options
+
+    _check("", {k: v for k, v in config.items()}, TOP_DEFAULTS)
+    _check("data", config["data"], DATA_DEFAULTS)
+    _check("train", config["train"], TRAIN_DEFAULTS)
+    if config["pretrain"] is not None:
+        _check("pretrain", config["pretrain"], PRETRAIN_DEFAULTS)
+    model = config["model"]
+    name = model.get("name")
+    if not name:
+        raise ConfigError("model.name is required (one of: " + ", ".join(MODELS) + ")")
+    if name not in MODELS:
+        raise ConfigError(f"model.name: unknown model {name!r}; models: {', '.join(MODELS)}")
+    options = model_options(name)
+    for key, value in model.items():
+        if key == "name":
+            continue
+        if key not in options:
+            raise ConfigError(f"unknown key model.{key} for model {name!r}; valid keys: {', '.join(sorted(options))}")
+        _check_type(f"model.{key}", value, options[key])
+    data = config["data"]
+    if not data["dataset"] and not data["train"]:
+        raise ConfigError("data: give data.dataset (a built-in dataset) or data.train (a file)")
+    if config["pretrain"] is not None and name != "fnn":
+        raise ConfigError(f"pretrain applies to model fnn (the two-stage FNN), not {name!r}")
+
+
+def dump_config(config: Dict[str, Any]) -> str:
+    return yaml.safe_dump(_plain(config), sort_keys=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def train_config(config: Dict[str, Any]) -> TrainConfig:
+    return TrainConfig(seed=config["seed"], **config["train"])
+
+
+def model_kwargs(config: Dict[str, Any]) -> Dict[str, Any]:
+    """Model options without the name; lists become tuples."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in config["model"].items() if k != "name"}
+
+
+__all__ = ["ConfigError", "default_config", "dump_config", "load_config", "model_kwargs", "set_key", "train_config",
+           "validate"]
