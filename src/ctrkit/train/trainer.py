@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import csv
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, List, Optional
@@ -36,7 +37,7 @@ class TrainConfig:
     embedding_lr: float = 0.0               # 0: same as lr
     weight_decay: float = 0.0
     clip_norm: float = 0.0                  # 0: no gradient clipping
-    monitor: str = "auc"                    # auc | logloss | a signed sum such as auc-logloss
+    monitor: str = "auto"                   # auto (auc; mse for regression) | logloss | a sum such as auc-logloss
     patience: int = 2                       # evaluations without improvement before stopping
     min_delta: float = 0.0
     lr_factor: float = 1.0                  # multiply the learning rate by this on a plateau (1: never)
@@ -51,18 +52,19 @@ class TrainConfig:
 
 
 def monitor_value(metrics: Dict[str, float], monitor: str) -> float:
-    """The monitored score, larger is better: 'auc', 'logloss' (negated), or a signed sum of
-    metrics such as 'auc-logloss' (each term's sign flipped when lower is better)."""
-    total, sign, token = 0.0, 1.0, ""
-    for ch in monitor + "+":
-        if ch in "+-":
-            if token:
-                value = metrics[token.strip()]
-                total += sign * (value if token.strip() in HIGHER_IS_BETTER else -value)
-            sign, token = (1.0 if ch == "+" else -1.0), ""
-        else:
-            token += ch
-    return total
+    """The monitored score, larger is better: one metric ('auc'; 'logloss' is negated because lower
+    is better) or a signed sum taken as written, e.g. 'auc-logloss' = AUC − logloss."""
+    terms = re.findall(r"([+-]?)\s*([a-z_]+)", monitor.replace(" ", ""))
+    if not terms:
+        raise ValueError(f"monitor {monitor!r}: expected a metric name or a sum such as auc-logloss")
+    for _, name in terms:
+        if name not in metrics:
+            raise ValueError(f"monitor {monitor!r}: unknown metric {name!r}; metrics: {', '.join(metrics)}")
+    if len(terms) == 1:
+        sign, name = terms[0]
+        value = metrics[name] if name in HIGHER_IS_BETTER else -metrics[name]
+        return -value if sign == "-" else value
+    return sum((-1.0 if sign == "-" else 1.0) * metrics[name] for sign, name in terms)
 
 
 def cores() -> int:
@@ -188,7 +190,10 @@ class Trainer:
         if valid is not None:
             metrics = self.evaluate(valid)
             row.update({f"valid_{k}": v for k, v in metrics.items()})
-            self._track(monitor_value(metrics, self.config.monitor))
+            monitor = self.config.monitor
+            if monitor == "auto":
+                monitor = "auc" if self.model.task == "binary" else "mse"
+            self._track(monitor_value(metrics, monitor))
         self.history.append(row)
         self._write_history(row)
 

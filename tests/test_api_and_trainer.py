@@ -1,0 +1,82 @@
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+
+from ctrkit import CTRClassifier
+from ctrkit.data.datasets import prepare, synthetic
+from ctrkit.models import build_model
+from ctrkit.train import Trainer
+
+DATA = dict(n_numeric=2, n_categorical=6, vocab_max=200, n_pairs=2, n_triples=0, n_first_order=3)
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    return prepare(synthetic.load(4000, seed=0, **DATA))
+
+
+def frame(n=3000, seed=0):
+    pd = pytest.importorskip("pandas")
+    table = synthetic.generate(n, synthetic.SyntheticConfig(seed=seed, **DATA))
+    return table.to_pandas()
+
+
+def test_classifier_fit_predict_score_save_load(tmp_path):
+    df = frame()
+    train, test = df.iloc[:2500], df.iloc[2500:]
+    clf = CTRClassifier("fm", epochs=3, embedding_dim=8, batch_size=256, lr=3e-3)
+    clf.fit(train, label="label", categorical=[f"C{i}" for i in range(1, 7)], numeric=["I1", "I2"])
+    proba = clf.predict_proba(test.drop(columns="label"))
+    assert proba.shape == (500, 2) and np.allclose(proba.sum(1), 1)
+    assert set(np.unique(clf.predict(test))) <= {0, 1}
+    auc = clf.score(test)
+    assert 0.55 < auc <= 1 and len(clf.history_) == 3
+    assert clf.score(test.drop(columns="label"), test["label"]) == pytest.approx(auc)
+    clf.save(str(tmp_path / "nb"))
+    again = CTRClassifier.load(str(tmp_path / "nb"))
+    np.testing.assert_array_equal(again.predict_proba(test), proba)
+
+
+def test_classifier_with_y_and_inferred_schema_and_eval_set():
+    df = frame(2000, seed=3)
+    y = df.pop("label").to_numpy()
+    clf = CTRClassifier("lr", epochs=2).fit(df.iloc[:1500], y[:1500], eval_set=(df.iloc[1500:], y[1500:]))
+    assert 0.5 < clf.score(df.iloc[1500:], y[1500:]) <= 1
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['hidden'\]"):
+        CTRClassifier("deepfm", hidden=3)
+
+
+def test_early_stopping_restores_the_best_weights(prepared):
+    torch.manual_seed(0)
+    model = build_model("deepfm", prepared.processor.feature_map(), embedding_dim=8, dnn_units=(256, 256))
+    trainer = Trainer(model, epochs=30, batch_size=64, lr=1e-2, patience=1, progress=False)
+    history = trainer.fit(prepared.splits["train"], prepared.splits["valid"])
+    assert len(history) < 30                                  # stopped early (it overfits fast)
+    best = max(history, key=lambda r: r["valid_auc"])
+    assert trainer.best_epoch == best["epoch"] and len(history) == trainer.best_epoch + 2
+    assert trainer.evaluate(prepared.splits["valid"])["auc"] == pytest.approx(best["valid_auc"], abs=1e-12)
+
+
+def test_lr_on_plateau_and_eval_every_steps(prepared):
+    model = build_model("fm", prepared.processor.feature_map(), embedding_dim=8)
+    trainer = Trainer(model, epochs=6, batch_size=64, lr=5e-2, patience=100, lr_factor=0.5, lr_patience=1,
+                      eval_every_steps=20, progress=False)
+    history = trainer.fit(prepared.splits["train"], prepared.splits["valid"])
+    steps_per_epoch = -(-len(prepared.splits["train"]) // 64)
+    assert len(history) == 6 * (steps_per_epoch // 20 + 1) - 6 * (steps_per_epoch % 20 == 0)
+    lrs = [r["lr"] for r in history]
+    assert lrs[0] == 5e-2 and min(lrs) < 5e-2 and all(a >= b for a, b in zip(lrs, lrs[1:]))
+
+
+def test_regression_task_uses_mse(prepared):
+    model = build_model("fm", prepared.processor.feature_map(), embedding_dim=8, task="regression")
+    trainer = Trainer(model, epochs=1, progress=False)
+    trainer.fit(prepared.splits["train"], prepared.splits["valid"])
+    metrics = trainer.evaluate(prepared.splits["valid"])
+    assert set(metrics) == {"mse", "rmse", "mae"}
+
+
+def test_unknown_training_option():
+    with pytest.raises(TypeError, match="unknown training option 'epochz'"):
+        Trainer(torch.nn.Linear(1, 1), epochz=3)

@@ -1,0 +1,144 @@
+"""train → evaluate → predict → report as real processes; determinism; resume after a kill."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from safetensors.numpy import load_file
+
+from ctrkit.data.datasets import synthetic
+
+SMALL = ["--set", "data.options={n_rows: 4000, n_numeric: 2, n_categorical: 6, vocab_max: 200, n_pairs: 2, "
+         "n_triples: 0, n_first_order: 3}", "--set", "train.threads=1", "--set", "train.progress=false"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def ctrkit(*args, check=True, **kw):
+    run = subprocess.run([sys.executable, "-m", "ctrkit.cli", *map(str, args)], capture_output=True, text=True,
+                         env=ENV, **kw)
+    if check:
+        assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+@pytest.fixture(scope="module")
+def csv_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("csv")
+    cfg = synthetic.SyntheticConfig(n_numeric=2, n_categorical=5, vocab_max=100, n_pairs=1, n_triples=0,
+                                    n_first_order=3, seed=1)
+    table = synthetic.generate(3000, cfg)
+    pq.write_table(table.slice(2500), folder / "test.parquet")
+    import pyarrow.csv as pa_csv
+    pa_csv.write_csv(table.slice(0, 2500), folder / "train.csv")
+    return folder
+
+
+def test_train_evaluate_predict_report_on_files(csv_files, tmp_path):
+    out = tmp_path / "run"
+    run = ctrkit("train", "--train", csv_files / "train.csv", "--test", csv_files / "test.parquet", "--label", "label",
+                 "--categorical", "C1,C2,C3,C4,C5", "--numeric", "I1,I2", "--model", "deepfm", "--epochs", "2",
+                 "--batch-size", "256", "--embedding-dim", "8", "--lr", "0.003", "--seed", "1", "--out", out,
+                 "--set", "model.dnn_units=[32,16]", "--set", "train.threads=1")
+    assert "auc" in run.stdout and "test" in run.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["model"] == "deepfm"
+    assert set(metrics["valid"]) >= {"auc", "logloss"}
+    assert set(metrics["test"]) >= {"auc", "logloss", "accuracy", "precision", "recall"}
+    assert metrics["train"]["epochs"] == 2 and metrics["train"]["samples_per_second"] > 0
+    assert 0.5 < metrics["test"]["auc"] <= 1
+    history = (out / "history.csv").read_text().splitlines()
+    assert len(history) == 3 and history[0].startswith("epoch,step,train_loss,train_auc")
+    for name in ("model.safetensors", "processor.json", "config.yaml", "checkpoint/model.safetensors",
+                 "checkpoint/state.pt", "data/train/cat.npy"):
+        assert (out / name).exists(), name
+
+    evaluated = json.loads(ctrkit("evaluate", "--run", out, "--data", csv_files / "test.parquet",
+                                  "--out", tmp_path / "eval.json").stdout)
+    assert evaluated["auc"] == pytest.approx(metrics["test"]["auc"], abs=1e-12)
+    assert json.loads((tmp_path / "eval.json").read_text()) == evaluated
+
+    ctrkit("predict", "--run", out, "--input", csv_files / "test.parquet", "--output", tmp_path / "p.parquet")
+    scored = pq.read_table(tmp_path / "p.parquet")
+    assert scored.num_rows == 500 and "probability" in scored.column_names and "C1" in scored.column_names
+    p = scored.column("probability").to_numpy()
+    assert ((p > 0) & (p < 1)).all()
+    ctrkit("predict", "--run", out, "--input", csv_files / "train.csv", "--output", tmp_path / "p.csv")
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 2501
+
+    ctrkit("report", "--run", out)
+    html = (out / "report.html").read_text()
+    assert "<img" in html and "data:image/png;base64" in html and "auc" in html
+    for png in ("learning_curves.png", "roc.png", "calibration.png"):
+        assert (out / "plots" / png).stat().st_size > 5000
+
+
+def test_builtin_dataset_attention_model_report_has_heatmap(tmp_path):
+    out = tmp_path / "fig"
+    ctrkit("train", "--dataset", "synthetic", "--model", "fignn", "--epochs", "1", "--embedding-dim", "8",
+           "--out", out, *SMALL, "--set", "model.gnn_layers=1")
+    ctrkit("report", "--run", out)
+    assert (out / "plots" / "field_pairs.png").stat().st_size > 5000
+    assert "Field-pair importance" in (out / "report.html").read_text()
+
+
+def test_config_file_and_fnn_pretrain(tmp_path):
+    out = tmp_path / "fnn"
+    ctrkit("train", "--config", "configs/synthetic_fnn.yaml", "--out", out, *SMALL, "--set", "train.epochs=1",
+           "--set", "pretrain.epochs=1", "--set", "model.dnn_units=[16]", "--set", "train.batch_size=512")
+    assert (out / "pretrain" / "checkpoint" / "model.safetensors").exists()
+    fm = load_file(str(out / "pretrain" / "checkpoint" / "best.safetensors"))
+    assert "embedding.table.weight" in fm
+
+
+def test_config_errors_are_reported(tmp_path):
+    run = ctrkit("train", "--dataset", "adult", "--model", "fm", "--set", "train.epohcs=2", check=False)
+    assert run.returncode == 2 and "unknown key train.epohcs" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_same_seed_same_metrics(tmp_path):
+    results = []
+    for name in ("a", "b"):
+        ctrkit("train", "--dataset", "synthetic", "--model", "autoint+", "--epochs", "2", "--embedding-dim", "8",
+               "--out", tmp_path / name, *SMALL, "--set", "model.dnn_units=[16]", "--set", "train.batch_size=128",
+               "--set", "model.attention_dropout=0.1")
+        m = json.loads((tmp_path / name / "metrics.json").read_text())
+        results.append((m["valid"], m["test"]))
+    assert results[0] == results[1]
+
+
+def test_resume_after_kill_gives_the_same_weights(tmp_path):
+    args = ["train", "--dataset", "synthetic", "--model", "deepfm", "--epochs", "3", "--embedding-dim", "8", *SMALL,
+            "--set", "model.dnn_units=[64,64]", "--set", "model.dnn_dropout=0.2", "--set", "train.batch_size=32",
+            "--set", "train.checkpoint_every_steps=25", "--set", "train.patience=5"]
+    ctrkit(*args, "--out", tmp_path / "full")
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "ctrkit.cli", *args, "--out", str(killed)], env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    state = killed / "checkpoint" / "state.pt"
+    while time.time() < deadline and not state.exists():
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert state.exists() or (killed / "checkpoint.old" / "state.pt").exists()
+    assert not (killed / "metrics.json").exists(), "the run finished before it could be killed"
+    ctrkit(*args, "--out", killed, "--resume")
+    a = load_file(str(tmp_path / "full" / "model.safetensors"))
+    b = load_file(str(killed / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    full = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    resumed = json.loads((killed / "metrics.json").read_text())
+    assert full["test"] == resumed["test"]
+
+
+def test_models_and_datasets_commands():
+    out = ctrkit("models").stdout
+    assert "deepfm" in out and "Guo et al." in out and "fignn" in out

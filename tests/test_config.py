@@ -1,0 +1,58 @@
+import pytest
+import yaml
+
+from ctrkit.config import ConfigError, load_config
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_file_flags_and_set_layer_in_order(tmp_path):
+    path = write(tmp_path, "data: {dataset: adult}\nmodel: {name: deepfm, dnn_units: [64, 32]}\ntrain: {epochs: 3}\n")
+    cfg = load_config(path, ["train.lr=0.01", "model.dnn_dropout=0.2", "data.options={n_rows: 5}"],
+                      **{"train.epochs": 7, "seed": 3})
+    assert cfg["train"]["epochs"] == 7 and cfg["train"]["lr"] == 0.01 and cfg["seed"] == 3
+    assert cfg["model"] == {"name": "deepfm", "dnn_units": [64, 32], "dnn_dropout": 0.2}
+    assert cfg["data"]["options"] == {"n_rows": 5}
+    assert cfg["train"]["batch_size"] == 1024       # defaults kept
+
+
+@pytest.mark.parametrize("text, message", [
+    ("data: {dataset: adult}\nmodel: {name: fm}\ntrain: {epoch: 3}\n", r"unknown key train.epoch; valid keys:"),
+    ("data: {dataset: adult}\nmodel: {name: fm}\ntrain: {epochs: three}\n", r"train.epochs: expected int, got str 'three'"),
+    ("data: {dataset: adult}\nmodel: {name: fm}\ntrain: {lr: [1]}\n", r"train.lr: expected float, got list"),
+    ("data: {dataset: adult}\nmodel: {name: fm, dnn_units: [8]}\n", r"unknown key model.dnn_units for model 'fm'"),
+    ("data: {dataset: adult}\nmodel: {name: deepfm, dnn_units: 8}\n", r"model.dnn_units: expected a list"),
+    ("data: {dataset: adult}\nmodel: {name: gbdt}\n", r"model.name: unknown model 'gbdt'"),
+    ("data: {dataset: adult}\n", r"model.name is required"),
+    ("model: {name: fm}\n", r"give data.dataset"),
+    ("data: {dataset: adult, lable: y}\nmodel: {name: fm}\n", r"unknown key data.lable"),
+    ("data: {dataset: adult}\nmodel: {name: fm}\npretrain: fm\n", r"pretrain applies to model fnn"),
+    ("data: {dataset: adult}\nmodel: {name: fm}\ntrain: {progress: 1}\n", r"train.progress: expected true or false"),
+    ("- a\n- b\n", r"expected a mapping at the top level"),
+])
+def test_errors_name_the_key_and_expected_type(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text))
+
+
+def test_pretrain_shorthand_and_set_errors(tmp_path):
+    path = write(tmp_path, "data: {dataset: adult}\nmodel: {name: fnn}\npretrain: fm\n")
+    cfg = load_config(path, ["pretrain.epochs=2"])
+    assert cfg["pretrain"] == {"model": "fm", "epochs": 2, "freeze": False}
+    with pytest.raises(ConfigError, match="expects KEY=VALUE"):
+        load_config(path, ["train.lr"])
+    with pytest.raises(ConfigError, match=r"'seed' is not a section"):
+        load_config(path, ["seed.x=1"])
+
+
+def test_shipped_configs_are_valid():
+    import glob
+    paths = sorted(glob.glob("configs/*.yaml"))
+    assert len(paths) >= 20
+    for path in paths:
+        cfg = load_config(path)
+        assert cfg["model"]["name"] and yaml.safe_load(open(path))["out"].startswith("runs/")
