@@ -80,3 +80,12 @@ def test_regression_task_uses_mse(prepared):
 def test_unknown_training_option():
     with pytest.raises(TypeError, match="unknown training option 'epochz'"):
         Trainer(torch.nn.Linear(1, 1), epochz=3)
+
+
+def test_grouped_auc_from_a_field(prepared):
+    model = build_model("lr", prepared.processor.feature_map())
+    trainer = Trainer(model, epochs=1, group_field="C1", progress=False)
+    history = trainer.fit(prepared.splits["train"], prepared.splits["valid"])
+    assert 0 < history[-1]["valid_gauc"] <= 1
+    with pytest.raises(ValueError, match="not a categorical field"):
+        Trainer(model, group_field="I1").evaluate(prepared.splits["valid"])

@@ -52,3 +52,12 @@ def test_monitor_expressions():
     assert monitor_value(m, "auc") == 0.8
     assert monitor_value(m, "logloss") == -0.4
     assert monitor_value(m, "auc-logloss") == pytest.approx(0.4)
+
+
+def test_weighted_monitor_and_bad_expressions():
+    m = {"auc": 0.8, "logloss": 0.4}
+    assert monitor_value(m, "auc-0.5*logloss") == pytest.approx(0.6)
+    with pytest.raises(ValueError, match="unknown metric 'aucc'"):
+        monitor_value(m, "aucc")
+    with pytest.raises(ValueError, match="weighted sum"):
+        monitor_value(m, "auc/logloss")

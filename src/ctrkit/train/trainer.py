@@ -18,7 +18,7 @@ from ..data.loader import BatchLoader
 from ..data.store import EncodedArrays
 from ..models.base import CTRModel
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
-from .metrics import binary_metrics, regression_metrics, roc_auc
+from .metrics import binary_metrics, group_auc, regression_metrics, roc_auc
 from .optim import build_optimizers
 
 HIGHER_IS_BETTER = ("auc", "gauc", "accuracy", "precision", "recall", "f1")
@@ -49,22 +49,24 @@ class TrainConfig:
     threads: int = 0                        # 0: the cores this process may use
     progress: bool = True
     tensorboard: bool = False
+    group_field: str = ""                   # a categorical field (e.g. user): adds grouped AUC ('gauc')
 
 
 def monitor_value(metrics: Dict[str, float], monitor: str) -> float:
     """The monitored score, larger is better: one metric ('auc'; 'logloss' is negated because lower
-    is better) or a signed sum taken as written, e.g. 'auc-logloss' = AUC − logloss."""
-    terms = re.findall(r"([+-]?)\s*([a-z_]+)", monitor.replace(" ", ""))
-    if not terms:
-        raise ValueError(f"monitor {monitor!r}: expected a metric name or a sum such as auc-logloss")
-    for _, name in terms:
+    is better) or a weighted sum taken as written, e.g. 'auc-logloss' or 'auc-0.5*logloss'."""
+    text = monitor.replace(" ", "")
+    terms = re.findall(r"([+-]?)(?:(\d+(?:\.\d*)?)\*)?([a-z_]+)", text)
+    if not terms or "".join(f"{s}{c + '*' if c else ''}{n}" for s, c, n in terms) != text:
+        raise ValueError(f"monitor {monitor!r}: expected a metric name or a weighted sum such as auc-0.5*logloss")
+    for _, _, name in terms:
         if name not in metrics:
             raise ValueError(f"monitor {monitor!r}: unknown metric {name!r}; metrics: {', '.join(metrics)}")
-    if len(terms) == 1:
-        sign, name = terms[0]
+    if len(terms) == 1 and not terms[0][1]:
+        sign, _, name = terms[0]
         value = metrics[name] if name in HIGHER_IS_BETTER else -metrics[name]
         return -value if sign == "-" else value
-    return sum((-1.0 if sign == "-" else 1.0) * metrics[name] for sign, name in terms)
+    return sum((-1.0 if sign == "-" else 1.0) * float(coef or 1.0) * metrics[name] for sign, coef, name in terms)
 
 
 def cores() -> int:
@@ -272,7 +274,7 @@ class Trainer:
         return predict(self.model, data, self.config.eval_batch_size)
 
     def evaluate(self, data: EncodedArrays) -> Dict[str, float]:
-        return evaluate(self.model, data, self.config.eval_batch_size)
+        return evaluate(self.model, data, self.config.eval_batch_size, self.config.group_field)
 
 
 @torch.inference_mode()
@@ -285,12 +287,23 @@ def predict(model: CTRModel, data: EncodedArrays, batch_size: int = 16384) -> np
     return (torch.sigmoid(logits) if model.task == "binary" else logits).numpy()
 
 
-def evaluate(model: CTRModel, data: EncodedArrays, batch_size: int = 16384) -> Dict[str, float]:
-    """Metrics of ``model`` on labelled ``data``."""
+def evaluate(model: CTRModel, data: EncodedArrays, batch_size: int = 16384, group_field: str = ""
+             ) -> Dict[str, float]:
+    """Metrics of ``model`` on labelled ``data``; with ``group_field`` (a categorical field such
+    as the user) also the impression-weighted grouped AUC 'gauc'."""
     if data.label is None:
         raise ValueError("evaluation needs labelled data")
     p = predict(model, data, batch_size)
-    return regression_metrics(data.label, p) if model.task == "regression" else binary_metrics(data.label, p)
+    if model.task == "regression":
+        return regression_metrics(data.label, p)
+    metrics = binary_metrics(data.label, p)
+    if group_field:
+        slots = {s.name: s for s in model.feature_map.of_type("categorical")}
+        if group_field not in slots:
+            raise ValueError(f"group_field {group_field!r} is not a categorical field; fields: {', '.join(slots)}")
+        gauc = group_auc(data.label, p, np.asarray(data.cat[:, slots[group_field].index]))
+        metrics["gauc"] = float("nan") if gauc is None else gauc
+    return metrics
 
 
 def _progress(total: int, desc: str, enabled: bool):
