@@ -50,6 +50,7 @@ class TrainConfig:
     progress: bool = True
     tensorboard: bool = False
     group_field: str = ""                   # a categorical field (e.g. user): adds grouped AUC ('gauc')
+    bf16: bool = False                      # bfloat16 autocast for the dense layers while training (CPU/GPU)
 
 
 def monitor_value(metrics: Dict[str, float], monitor: str) -> float:
@@ -105,6 +106,8 @@ class Trainer:
         self._stopped = False
         self._writer = None
         self._batches_per_epoch = 0
+        self._device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        self._device_type = self._device.type
 
     # ------------------------------------------------------------------ training
     def loss(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
@@ -141,9 +144,12 @@ class Trainer:
         for i, batch in enumerate(loader):
             if i < skip:
                 continue
+            if self._device_type != "cpu":
+                batch = batch.to(self._device, non_blocking=True)
             for opt in self.optimizers:
                 opt.zero_grad(set_to_none=True)
-            logits = self.model(batch)
+            with torch.autocast(self._device_type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                logits = self.model(batch).float()
             loss = self.loss(logits, batch.label)
             (loss + self.model.penalty()).backward()
             if cfg.clip_norm > 0:
@@ -156,7 +162,7 @@ class Trainer:
             seen += len(batch)
             loss_sum += loss.item() * len(batch)
             logits_seen.append(logits.detach())
-            labels_seen.append(batch.label)
+            labels_seen.append(batch.label.detach())
             if progress is not None:
                 progress.update(1)
                 if self.step % 20 == 0:
@@ -185,7 +191,7 @@ class Trainer:
         epoch = self.epoch if epoch_end else self.epoch + self.step_in_epoch / max(self._batches_per_epoch, 1)
         row: Dict[str, float] = {"epoch": round(epoch, 4), "step": self.step, "train_loss": loss_sum / max(seen, 1)}
         if self.model.task == "binary" and logits_seen:
-            row["train_auc"] = roc_auc(torch.cat(labels_seen).numpy(), torch.cat(logits_seen).numpy())
+            row["train_auc"] = roc_auc(torch.cat(labels_seen).cpu().numpy(), torch.cat(logits_seen).float().cpu().numpy())
         row["lr"] = self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0
         row["seconds"] = train_time
         row["samples_per_second"] = seen / train_time if train_time > 0 else 0.0
@@ -282,7 +288,9 @@ def predict(model: CTRModel, data: EncodedArrays, batch_size: int = 16384) -> np
     """Probabilities (binary) or predictions (regression) of ``model`` for every row, float64 [N]."""
     was_training = model.training
     model.eval()
-    logits = torch.cat([model(b) for b in BatchLoader(data, batch_size, shuffle="none")]).double()
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    logits = torch.cat([model(b.to(device) if device.type != "cpu" else b)
+                        for b in BatchLoader(data, batch_size, shuffle="none")]).double().cpu()
     model.train(was_training)
     return (torch.sigmoid(logits) if model.task == "binary" else logits).numpy()
 

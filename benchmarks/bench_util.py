@@ -1,0 +1,49 @@
+"""Helpers shared by the comparison runners (imported by ctrkit's and the peers' interpreters alike,
+so nothing here imports ctrkit)."""
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from contextlib import contextmanager
+from typing import Dict, Iterator
+
+import numpy as np
+
+# The same hyperparameters on every side.
+EMBED_DIM = 16
+LR = 1e-3
+MLP = (400, 400, 400)
+AUTOINT = {"layers": 3, "heads": 2, "dim": 32}          # Song et al. 2019
+AFM_ATTENTION = 16
+NUMERIC = [f"I{i}" for i in range(1, 14)]
+CATEGORICAL = [f"C{i}" for i in range(1, 27)]
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.seconds: Dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def scores(y: np.ndarray, p: np.ndarray) -> Dict[str, float]:
+    from sklearn.metrics import log_loss, roc_auc_score
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
+    return {"auc": float(roc_auc_score(y, p)), "logloss": float(log_loss(y, p))}
+
+
+def report(result: Dict) -> None:
+    """The runner's single line of output: a JSON object the orchestrator parses."""
+    result["peak_rss_mb"] = peak_rss_mb()
+    sys.stdout.write("RESULT " + json.dumps(result) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,194 @@
+"""ctrkit against DeepCTR-Torch and pytorch-fm, side by side, and the distance to the hardware.
+
+    python benchmarks/compare.py [--rows 1000000] [--valid-rows 200000] [--models lr,fm,...]
+                                 [--libraries ctrkit,deepctr-torch,pytorch-fm] [--variants sparse,bf16]
+
+Creates benchmarks/.venv-peers (deepctr-torch and torchfm from the package registry, with the
+same pinned torch) on first use, writes the synthetic Criteo-shaped CSVs (13 numeric, 26
+categorical fields) to benchmarks/.cache, then runs one process per library and model with the same
+settings (embedding 16, batch 4096, Adam 1e-3, MLP [400, 400, 400], AutoInt 3 layers × 2 heads × 32,
+one epoch) and prints a table with ctrkit/peer ratios. Writes benchmarks/RESULTS.md and
+benchmarks/results.json. Also measures this machine's float32 and bfloat16 matmul rates and, for
+each ctrkit model, the FLOPs of one training step and the fraction of the float32 rate it reaches.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PEERS = os.path.join(HERE, ".venv-peers")
+CACHE = os.path.join(HERE, ".cache")
+RUNNERS = {"ctrkit": "run_ctrkit.py", "deepctr-torch": "run_deepctr.py", "pytorch-fm": "run_torchfm.py"}
+HAS = {"ctrkit": {"lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn"},
+       "deepctr-torch": {"lr", "fm", "deepfm", "afm", "autoint", "autoint+"},
+       "pytorch-fm": {"lr", "fm", "fnn", "deepfm", "afm", "autoint+"}}
+
+
+def peers_python() -> str:
+    python = os.path.join(PEERS, "bin", "python")
+    if not os.path.exists(python):
+        print(f"creating {PEERS} (deepctr-torch, torchfm, torch from constraints.txt) ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", PEERS], check=True)
+        subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-c",
+                        os.path.join(ROOT, "constraints.txt"), "torch", "deepctr-torch==0.3.0", "torchfm==0.7.0",
+                        "scikit-learn", "pandas"], check=True)
+    return python
+
+
+def synthetic_csvs(rows: int, valid_rows: int) -> Dict[str, str]:
+    from ctrkit.data.datasets.synthetic import SyntheticConfig, SyntheticWorld, BLOCK_ROWS
+    import pyarrow.csv as pa_csv
+
+    os.makedirs(CACHE, exist_ok=True)
+    paths = {"train": os.path.join(CACHE, f"synthetic-{rows}-train.csv"),
+             "valid": os.path.join(CACHE, f"synthetic-{rows}-valid-{valid_rows}.csv")}
+    if all(os.path.exists(p) for p in paths.values()):
+        return paths
+    world = SyntheticWorld(SyntheticConfig(seed=0))
+    block = 0
+    for name, n in (("train", rows), ("valid", valid_rows)):
+        with open(paths[name] + ".tmp", "wb") as sink:
+            writer = None
+            for start in range(0, n, BLOCK_ROWS):
+                table = world.block(block, min(BLOCK_ROWS, n - start))
+                block += 1
+                if writer is None:
+                    writer = pa_csv.CSVWriter(sink, table.schema, write_options=pa_csv.WriteOptions(quoting_style="none"))
+                writer.write_table(table)
+            writer.close()
+        os.replace(paths[name] + ".tmp", paths[name])
+    return paths
+
+
+def run(library: str, model: str, paths: Dict[str, str], batch: int, extra: List[str]) -> Optional[dict]:
+    python = sys.executable if library == "ctrkit" else peers_python()
+    cmd = [python, os.path.join(HERE, RUNNERS[library]), "--model", model, "--train", paths["train"],
+           "--valid", paths["valid"], "--batch-size", str(batch), *extra]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        print(f"  {library} {model} failed:\n{proc.stderr[-2000:]}", flush=True)
+        return None
+    result = json.loads(lines[-1][7:])
+    result["wall_seconds"] = time.perf_counter() - start
+    return result
+
+
+def matmul_rates() -> Dict[str, float]:
+    import torch
+    rates = {}
+    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        a, b = torch.randn(4096, 4096, dtype=dtype), torch.randn(4096, 4096, dtype=dtype)
+        torch.mm(a, b)
+        best = 0.0
+        for _ in range(5):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best = max(best, 2 * 4096 ** 3 / (time.perf_counter() - start))
+        rates[name] = best / 1e9
+    return rates
+
+
+def step_flops(model_name: str, batch: int) -> float:
+    """FLOPs of one training step (forward + backward) of the ctrkit model on a synthetic batch."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ctrkit.data import BatchLoader
+    from ctrkit.data.datasets import prepare, synthetic
+    from ctrkit.models import build_model
+
+    sys.path.insert(0, HERE)
+    from run_ctrkit import OPTIONS
+    prepared = prepare(synthetic.load(batch, seed=0, valid_fraction=0.0, test_fraction=0.0))
+    model = build_model(model_name, prepared.processor.feature_map(), embedding_dim=16, **OPTIONS[model_name])
+    b = next(iter(BatchLoader(prepared.splits["train"], batch)))
+    with FlopCounterMode(display=False) as counter:
+        torch.nn.functional.binary_cross_entropy_with_logits(model(b), b.label).backward()
+    return float(counter.get_total_flops())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--valid-rows", type=int, default=200_000)
+    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--models", default="lr,fm,fnn,deepfm,afm,autoint,autoint+,fignn")
+    parser.add_argument("--libraries", default="ctrkit,deepctr-torch,pytorch-fm")
+    parser.add_argument("--variants", default="bf16", help="extra ctrkit runs: sparse, bf16 (comma-separated)")
+    args = parser.parse_args()
+    paths = synthetic_csvs(args.rows, args.valid_rows)
+    rates = matmul_rates()
+    print(f"matmul: float32 {rates['float32']:.0f} GFLOP/s, bfloat16 {rates['bfloat16']:.0f} GFLOP/s", flush=True)
+    results: List[dict] = []
+    for model in args.models.split(","):
+        runs = [(lib, []) for lib in args.libraries.split(",") if model in HAS[lib]]
+        if "ctrkit" in args.libraries:
+            runs += [("ctrkit", [f"--{v}"]) for v in args.variants.split(",") if v]
+        for library, extra in runs:
+            r = run(library, model, paths, args.batch_size, extra)
+            if r is None:
+                continue
+            if r["library"].startswith("ctrkit"):
+                flops = step_flops(model, args.batch_size)
+                r["step_gflop"] = flops / 1e9
+                r["matmul_fraction"] = flops / args.batch_size * r["train_samples_per_second"] / (rates["float32"] * 1e9)
+            results.append(r)
+            print(f"  {r['library']:<14} {model:<9} train {r['train_samples_per_second']:>9,.0f}/s  "
+                  f"predict {r['predict_samples_per_second']:>10,.0f}/s  AUC {r['auc']:.4f}  "
+                  f"preprocess {r['preprocess']:.1f}s  peak {r['peak_rss_mb']:.0f} MB", flush=True)
+    write_results(results, rates, args)
+
+
+def write_results(results: List[dict], rates: Dict[str, float], args: argparse.Namespace) -> None:
+    lines = [f"# ctrkit vs DeepCTR-Torch and pytorch-fm", "",
+             f"Command: `python benchmarks/compare.py --rows {args.rows} --valid-rows {args.valid_rows} "
+             f"--models {args.models} --libraries {args.libraries} --variants {args.variants}`", "",
+             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+             f"{platform.platform()}; torch threads = cores. Matmul rate (4096² torch.mm): float32 "
+             f"{rates['float32']:.0f} GFLOP/s, bfloat16 {rates['bfloat16']:.0f} GFLOP/s.", "",
+             f"Data: synthetic Criteo-shaped CSV, {args.rows:,} train / {args.valid_rows:,} valid rows; one epoch; "
+             f"batch {args.batch_size}; embedding 16; Adam 1e-3; MLP [400, 400, 400].", "",
+             "| model | library | train samples/s | × best peer | predict samples/s | × best peer | valid AUC | "
+             "Δ AUC vs peer | logloss | preprocess s | × slower peer | peak RSS MB | step GFLOP | % of fp32 matmul |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for model in dict.fromkeys(r["model"] for r in results):
+        rows = [r for r in results if r["model"] == model]
+        peers = [r for r in rows if not r["library"].startswith("ctrkit")]
+        best_train = max((p["train_samples_per_second"] for p in peers), default=None)
+        best_pred = max((p["predict_samples_per_second"] for p in peers), default=None)
+        slow_prep = max((p["preprocess"] for p in peers), default=None)
+        best_auc = max((p["auc"] for p in peers), default=None)
+        for r in rows:
+            mine = r["library"].startswith("ctrkit")
+            ratio = lambda a, b: f"{a / b:.2f}" if (mine and b) else ""  # noqa: E731
+            lines.append(
+                f"| {model} | {r['library']} | {r['train_samples_per_second']:,.0f} | "
+                f"{ratio(r['train_samples_per_second'], best_train)} | {r['predict_samples_per_second']:,.0f} | "
+                f"{ratio(r['predict_samples_per_second'], best_pred)} | {r['auc']:.4f} | "
+                f"{f'{r['auc'] - best_auc:+.4f}' if mine and best_auc is not None else ''} | {r['logloss']:.4f} | "
+                f"{r['preprocess']:.1f} | {ratio(slow_prep, r['preprocess']) if slow_prep else ''} | "
+                f"{r['peak_rss_mb']:,.0f} | {r.get('step_gflop', 0):.2f} | "
+                f"{100 * r['matmul_fraction']:.0f}% |" if mine else
+                f"| {model} | {r['library']} | {r['train_samples_per_second']:,.0f} |  | "
+                f"{r['predict_samples_per_second']:,.0f} |  | {r['auc']:.4f} |  | {r['logloss']:.4f} | "
+                f"{r['preprocess']:.1f} |  | {r['peak_rss_mb']:,.0f} |  |  |")
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(HERE, "RESULTS.md"), "w") as fh:
+        fh.write(text)
+    with open(os.path.join(HERE, "results.json"), "w") as fh:
+        json.dump({"rates_gflops": rates, "args": vars(args), "results": results}, fh, indent=1)
+    print("\n" + text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""ctrkit side of benchmarks/compare.py: preprocess the CSVs, train one epoch, predict valid."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_util import AFM_ATTENTION, AUTOINT, CATEGORICAL, EMBED_DIM, LR, MLP, NUMERIC, Timer, report, scores  # noqa: E402
+
+from ctrkit.features import FeatureSpec, Processor, Schema  # noqa: E402
+from ctrkit.models import build_model  # noqa: E402
+from ctrkit.train import Trainer  # noqa: E402
+from ctrkit.train.trainer import predict  # noqa: E402
+
+OPTIONS = {
+    "lr": {}, "fm": {},
+    "fnn": {"dnn_units": MLP, "use_first_order": False},
+    "deepfm": {"dnn_units": MLP},
+    "afm": {"attention_dim": AFM_ATTENTION},
+    "autoint": {"attention_layers": AUTOINT["layers"], "heads": AUTOINT["heads"], "attention_dim": AUTOINT["dim"]},
+    "autoint+": {"attention_layers": AUTOINT["layers"], "heads": AUTOINT["heads"], "attention_dim": AUTOINT["dim"],
+                 "dnn_units": MLP},
+    "fignn": {"gnn_layers": 3},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--valid", required=True)
+    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--sparse", action="store_true", help="sparse embedding gradients + SparseAdam")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the dense layers")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    timer = Timer()
+    schema = Schema(fields=[FeatureSpec(name=c, type="numeric", log=True) for c in NUMERIC]
+                    + [FeatureSpec(name=c, type="categorical") for c in CATEGORICAL], label="label")
+    with timer("preprocess"):
+        proc = Processor(schema).fit(args.train)
+        train = proc.transform(args.train)
+        valid = proc.transform(args.valid)
+    model = build_model(args.model, proc.feature_map(), embedding_dim=EMBED_DIM, sparse=args.sparse,
+                        **OPTIONS[args.model])
+    trainer = Trainer(model, epochs=args.epochs, batch_size=args.batch_size, lr=LR, progress=False,
+                      bf16=args.bf16)
+    with timer("train"):
+        trainer.fit(train)
+    with timer("predict"):
+        p = predict(model, valid)
+    report({"library": "ctrkit" + ("+sparse" if args.sparse else "") + ("+bf16" if args.bf16 else ""),
+            "model": args.model, "rows": len(train), "valid_rows": len(valid), **timer.seconds,
+            "train_samples_per_second": len(train) * args.epochs / timer.seconds["train"],
+            "predict_samples_per_second": len(valid) / timer.seconds["predict"], **scores(valid.label, p)})
+
+
+if __name__ == "__main__":
+    main()
