@@ -39,7 +39,7 @@ def peers_python() -> str:
         subprocess.run([sys.executable, "-m", "venv", PEERS], check=True)
         subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-c",
                         os.path.join(ROOT, "constraints.txt"), "torch", "deepctr-torch==0.3.0", "torchfm==0.7.0",
-                        "scikit-learn", "pandas"], check=True)
+                        "scikit-learn", "pandas", "requests"], check=True)
     return python
 
 
@@ -109,7 +109,7 @@ def step_flops(model_name: str, batch: int) -> float:
 
     sys.path.insert(0, HERE)
     from run_ctrkit import OPTIONS
-    prepared = prepare(synthetic.load(batch, seed=0, valid_fraction=0.0, test_fraction=0.0))
+    prepared = prepare(synthetic.load(2 * batch, seed=0))
     model = build_model(model_name, prepared.processor.feature_map(), embedding_dim=16, **OPTIONS[model_name])
     b = next(iter(BatchLoader(prepared.splits["train"], batch)))
     with FlopCounterMode(display=False) as counter:
@@ -149,6 +149,27 @@ def main() -> None:
     write_results(results, rates, args)
 
 
+def _ratio(a: float, b: Optional[float]) -> str:
+    return f"{a / b:.2f}" if b else ""
+
+
+def _row(r: dict, peers: List[dict]) -> str:
+    """One table row; ratios and the hardware columns only for ctrkit rows."""
+    cells = [r["model"], r["library"], f"{r['train_samples_per_second']:,.0f}", "",
+             f"{r['predict_samples_per_second']:,.0f}", "", f"{r['auc']:.4f}", "", f"{r['logloss']:.4f}",
+             f"{r['preprocess']:.1f}", "", f"{r['peak_rss_mb']:,.0f}", "", ""]
+    if r["library"].startswith("ctrkit"):
+        best = lambda key: max((p[key] for p in peers), default=None)  # noqa: E731
+        cells[3] = _ratio(r["train_samples_per_second"], best("train_samples_per_second"))
+        cells[5] = _ratio(r["predict_samples_per_second"], best("predict_samples_per_second"))
+        if peers:
+            cells[7] = f"{r['auc'] - best('auc'):+.4f}"
+            cells[10] = _ratio(best("preprocess"), r["preprocess"])
+        cells[12] = f"{r.get('step_gflop', 0):.2f}"
+        cells[13] = f"{100 * r.get('matmul_fraction', 0):.0f}%"
+    return "| " + " | ".join(cells) + " |"
+
+
 def write_results(results: List[dict], rates: Dict[str, float], args: argparse.Namespace) -> None:
     lines = [f"# ctrkit vs DeepCTR-Torch and pytorch-fm", "",
              f"Command: `python benchmarks/compare.py --rows {args.rows} --valid-rows {args.valid_rows} "
@@ -164,24 +185,8 @@ def write_results(results: List[dict], rates: Dict[str, float], args: argparse.N
     for model in dict.fromkeys(r["model"] for r in results):
         rows = [r for r in results if r["model"] == model]
         peers = [r for r in rows if not r["library"].startswith("ctrkit")]
-        best_train = max((p["train_samples_per_second"] for p in peers), default=None)
-        best_pred = max((p["predict_samples_per_second"] for p in peers), default=None)
-        slow_prep = max((p["preprocess"] for p in peers), default=None)
-        best_auc = max((p["auc"] for p in peers), default=None)
         for r in rows:
-            mine = r["library"].startswith("ctrkit")
-            ratio = lambda a, b: f"{a / b:.2f}" if (mine and b) else ""  # noqa: E731
-            lines.append(
-                f"| {model} | {r['library']} | {r['train_samples_per_second']:,.0f} | "
-                f"{ratio(r['train_samples_per_second'], best_train)} | {r['predict_samples_per_second']:,.0f} | "
-                f"{ratio(r['predict_samples_per_second'], best_pred)} | {r['auc']:.4f} | "
-                f"{f'{r['auc'] - best_auc:+.4f}' if mine and best_auc is not None else ''} | {r['logloss']:.4f} | "
-                f"{r['preprocess']:.1f} | {ratio(slow_prep, r['preprocess']) if slow_prep else ''} | "
-                f"{r['peak_rss_mb']:,.0f} | {r.get('step_gflop', 0):.2f} | "
-                f"{100 * r['matmul_fraction']:.0f}% |" if mine else
-                f"| {model} | {r['library']} | {r['train_samples_per_second']:,.0f} |  | "
-                f"{r['predict_samples_per_second']:,.0f} |  | {r['auc']:.4f} |  | {r['logloss']:.4f} | "
-                f"{r['preprocess']:.1f} |  | {r['peak_rss_mb']:,.0f} |  |  |")
+            lines.append(_row(r, peers))
     text = "\n".join(lines) + "\n"
     with open(os.path.join(HERE, "RESULTS.md"), "w") as fh:
         fh.write(text)
