@@ -2,6 +2,7 @@
 so nothing here imports ctrkit)."""
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import sys
@@ -48,6 +49,19 @@ def scores(y: np.ndarray, p: np.ndarray) -> Dict[str, float]:
     from sklearn.metrics import log_loss, roc_auc_score
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-7, 1 - 1e-7)
     return {"auc": float(roc_auc_score(y, p)), "logloss": float(log_loss(y, p))}
+
+
+def runner_args(*flags: str) -> argparse.Namespace:
+    """The arguments every runner takes, plus boolean ``flags`` (e.g. '--sparse')."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--valid", required=True)
+    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--epochs", type=int, default=1)
+    for flag in flags:
+        parser.add_argument(flag, action="store_true")
+    return parser.parse_args()
 
 
 def report(result: Dict) -> None:

@@ -1,14 +1,13 @@
 """ctrkit side of benchmarks/compare.py: preprocess the CSVs, train one epoch, predict valid."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import AFM_ATTENTION, AUTOINT, CATEGORICAL, EMBED_DIM, LR, MLP, NUMERIC, Timer, report, scores  # noqa: E402
+from bench_util import AFM_ATTENTION, AUTOINT, CATEGORICAL, EMBED_DIM, LR, MLP, NUMERIC, Timer, report, runner_args, scores  # noqa: E402
 
 from ctrkit.features import FeatureSpec, Processor, Schema  # noqa: E402
 from ctrkit.models import build_model  # noqa: E402
@@ -28,15 +27,7 @@ OPTIONS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--train", required=True)
-    parser.add_argument("--valid", required=True)
-    parser.add_argument("--batch-size", type=int, default=4096)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--sparse", action="store_true", help="sparse embedding gradients + SparseAdam")
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the dense layers")
-    args = parser.parse_args()
+    args = runner_args("--sparse", "--bf16")   # sparse embedding gradients + SparseAdam; bf16 autocast
     torch.manual_seed(0)
     timer = Timer()
     schema = Schema(fields=[FeatureSpec(name=c, type="numeric", log=True) for c in NUMERIC]

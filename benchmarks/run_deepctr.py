@@ -2,7 +2,6 @@
 (pandas, LabelEncoder for sparse fields, MinMaxScaler for dense ones)."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -11,7 +10,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import AFM_ATTENTION, AUTOINT, CATEGORICAL, EMBED_DIM, LR, MLP, NUMERIC, Timer, report, scores  # noqa: E402
+from bench_util import AFM_ATTENTION, AUTOINT, CATEGORICAL, EMBED_DIM, LR, MLP, NUMERIC, Timer, report, runner_args, scores  # noqa: E402
 
 
 def preprocess(train_path: str, valid_path: str):
@@ -50,13 +49,7 @@ def build(name: str, data: pd.DataFrame):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--train", required=True)
-    parser.add_argument("--valid", required=True)
-    parser.add_argument("--batch-size", type=int, default=4096)
-    parser.add_argument("--epochs", type=int, default=1)
-    args = parser.parse_args()
+    args = runner_args()
     torch.manual_seed(0)
     timer = Timer()
     with timer("preprocess"):

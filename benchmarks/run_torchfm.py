@@ -3,7 +3,6 @@ numeric counts are discretised as its own Criteo dataset does (int(log(x)²) abo
 field is label-encoded with pandas; training is the loop of its examples/main.py."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -14,7 +13,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import AFM_ATTENTION, AUTOINT, CATEGORICAL, EMBED_DIM, LR, MLP, NUMERIC, Timer, report, scores  # noqa: E402
+from bench_util import AFM_ATTENTION, AUTOINT, CATEGORICAL, EMBED_DIM, LR, MLP, NUMERIC, Timer, report, runner_args, scores  # noqa: E402
 
 
 def preprocess(train_path: str, valid_path: str):
@@ -54,13 +53,7 @@ def build(name: str, field_dims):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--train", required=True)
-    parser.add_argument("--valid", required=True)
-    parser.add_argument("--batch-size", type=int, default=4096)
-    parser.add_argument("--epochs", type=int, default=1)
-    args = parser.parse_args()
+    args = runner_args()
     torch.manual_seed(0)
     timer = Timer()
     with timer("preprocess"):

@@ -89,7 +89,7 @@ def test_builtin_dataset_attention_model_report_has_heatmap(tmp_path):
 def test_config_file_and_fnn_pretrain(tmp_path):
     out = tmp_path / "fnn"
     ctrkit("train", "--config", "configs/synthetic_fnn.yaml", "--out", out, *SMALL, "--set", "train.epochs=1",
-           "--set", "pretrain.epochs=1", "--set", "model.dnn_units=[16]", "--set", "train.batch_size=512")
+           "--set", "pretrain=fm", "--set", "pretrain.epochs=1", "--set", "model.dnn_units=[16]", "--set", "train.batch_size=512")
     assert (out / "pretrain" / "checkpoint" / "model.safetensors").exists()
     fm = load_file(str(out / "pretrain" / "checkpoint" / "best.safetensors"))
     assert "embedding.table.weight" in fm
