@@ -113,7 +113,7 @@ def test_same_seed_same_metrics(tmp_path):
 
 def test_resume_after_kill_gives_the_same_weights(tmp_path):
     args = ["train", "--dataset", "synthetic", "--model", "deepfm", "--epochs", "3", "--embedding-dim", "8", *SMALL,
-            "--set", "model.dnn_units=[64,64]", "--set", "model.dnn_dropout=0.2", "--set", "train.batch_size=32",
+            "--set", "model.dnn_units=[64,64]", "--set", "model.dnn_dropout=0.2", "--set", "train.batch_size=16",
             "--set", "train.checkpoint_every_steps=25", "--set", "train.patience=5"]
     ctrkit(*args, "--out", tmp_path / "full")
     killed = tmp_path / "killed"
@@ -121,9 +121,8 @@ def test_resume_after_kill_gives_the_same_weights(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     state = killed / "checkpoint" / "state.pt"
-    while time.time() < deadline and not state.exists():
-        time.sleep(0.05)
-    time.sleep(0.5)
+    while time.time() < deadline and not state.exists():   # kill at the first checkpoint (step 25 of 600)
+        time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert state.exists() or (killed / "checkpoint.old" / "state.pt").exists()
