@@ -171,7 +171,7 @@ def _row(r: dict, peers: List[dict]) -> str:
 
 
 def write_results(results: List[dict], rates: Dict[str, float], args: argparse.Namespace) -> None:
-    lines = [f"# ctrkit vs DeepCTR-Torch and pytorch-fm", "",
+    lines = ["# ctrkit vs DeepCTR-Torch and pytorch-fm", "",
              f"Command: `python benchmarks/compare.py --rows {args.rows} --valid-rows {args.valid_rows} "
              f"--models {args.models} --libraries {args.libraries} --variants {args.variants}`", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

@@ -27,10 +27,13 @@ OPTIONS = {
 
 
 def main() -> None:
-    args = runner_args("--sparse", "--bf16")   # sparse embedding gradients + SparseAdam; bf16 autocast
+    args = runner_args("--sparse", "--bf16", "--raw-numeric")   # SparseAdam; bf16 autocast; numeric as x·v
     torch.manual_seed(0)
     timer = Timer()
-    schema = Schema(fields=[FeatureSpec(name=c, type="numeric", log=True) for c in NUMERIC]
+    # Counts are cut into 32 quantile bins and embedded (like the peers' discretised or label-encoded
+    # input); --raw-numeric keeps them as log-scaled values times a learned vector instead.
+    buckets = None if args.raw_numeric else 32
+    schema = Schema(fields=[FeatureSpec(name=c, type="numeric", log=True, buckets=buckets) for c in NUMERIC]
                     + [FeatureSpec(name=c, type="categorical") for c in CATEGORICAL], label="label")
     with timer("preprocess"):
         proc = Processor(schema).fit(args.train)
@@ -44,7 +47,8 @@ def main() -> None:
         trainer.fit(train)
     with timer("predict"):
         p = predict(model, valid)
-    report({"library": "ctrkit" + ("+sparse" if args.sparse else "") + ("+bf16" if args.bf16 else ""),
+    variant = "".join(f"+{k}" for k in ("sparse", "bf16", "raw_numeric") if getattr(args, k))
+    report({"library": "ctrkit" + variant,
             "model": args.model, "rows": len(train), "valid_rows": len(valid), **timer.seconds,
             "train_samples_per_second": len(train) * args.epochs / timer.seconds["train"],
             "predict_samples_per_second": len(valid) / timer.seconds["predict"], **scores(valid.label, p)})

@@ -1,5 +1,4 @@
 import numpy as np
-import pyarrow as pa
 import pytest
 import torch
 
@@ -17,7 +16,7 @@ def prepared():
 
 
 def frame(n=3000, seed=0):
-    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pandas")
     table = synthetic.generate(n, synthetic.SyntheticConfig(seed=seed, **DATA))
     return table.to_pandas()
 

@@ -198,7 +198,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_datasets(args: argparse.Namespace) -> int:
     width = max(map(len, DATASETS))
     for name, entry in DATASETS.items():
-        where = f"  (--path / --train: your files)" if entry.path_option else ""
+        where = "  (--path / --train: your files)" if entry.path_option else ""
         print(f"{name:<{width}}  {entry.description}{where}")
     return 0
 

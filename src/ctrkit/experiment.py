@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
@@ -133,9 +132,6 @@ class Run:
     config: Dict[str, Any]
     processor: Processor
     model: CTRModel
-
-    def encode(self, data: Any, require_label: bool = True, **read_options: Any):
-        return self.processor.transform(data, require_label=require_label, **read_options)
 
     def evaluate(self, data: Any, label_map: Optional[Dict[str, float]] = None, **read_options: Any
                  ) -> Dict[str, float]:

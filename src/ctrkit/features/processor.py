@@ -8,6 +8,7 @@ Bucketed numeric fields get a block of ``2 + bins`` ids laid out the same way.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from ..data.readers import Chunk, Source, open_source
 from ..data.store import EncodedArrays, write_split
 from ..errors import DataError, SchemaError
 from . import columns as C
+from .feature_map import FeatureMap
 from .spec import FeatureSpec, Schema
 
 FORMAT = "ctrkit.processor/1"
@@ -298,9 +300,8 @@ class Processor:
                 slots.append(slot)
         return slots
 
-    def feature_map(self) -> "FeatureMap":
+    def feature_map(self) -> FeatureMap:
         """The encoded fields as models see them (see ``ctrkit.features.feature_map``)."""
-        from .feature_map import FeatureMap
         return FeatureMap.from_processor(self)
 
     def vocabulary(self, name: str) -> List[str]:
@@ -334,7 +335,6 @@ class Processor:
 
     def fingerprint(self) -> str:
         """A short hash of the fitted state: splits encoded by equal processors share it."""
-        import hashlib
         return hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
     # ------------------------------------------------------------------ persistence

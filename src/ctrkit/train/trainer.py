@@ -7,7 +7,7 @@ import csv
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, Dict, List, Optional
 
 import numpy as np
