@@ -125,6 +125,8 @@ def main() -> None:
     parser.add_argument("--models", default="lr,fm,fnn,deepfm,afm,autoint,autoint+,fignn")
     parser.add_argument("--libraries", default="ctrkit,deepctr-torch,pytorch-fm")
     parser.add_argument("--variants", default="bf16", help="extra ctrkit runs: sparse, bf16 (comma-separated)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep results.json's rows for models not run now (same data size)")
     args = parser.parse_args()
     paths = synthetic_csvs(args.rows, args.valid_rows)
     rates = matmul_rates()
@@ -146,6 +148,11 @@ def main() -> None:
             print(f"  {r['library']:<14} {model:<9} train {r['train_samples_per_second']:>9,.0f}/s  "
                   f"predict {r['predict_samples_per_second']:>10,.0f}/s  AUC {r['auc']:.4f}  "
                   f"preprocess {r['preprocess']:.1f}s  peak {r['peak_rss_mb']:.0f} MB", flush=True)
+    if args.merge and os.path.exists(os.path.join(HERE, "results.json")):
+        with open(os.path.join(HERE, "results.json")) as fh:
+            old = json.load(fh)["results"]
+        ran = set(args.models.split(","))
+        results = [r for r in old if r["model"] not in ran] + results
     write_results(results, rates, args)
 
 

@@ -7,7 +7,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import AFM_ATTENTION, AUTOINT, CATEGORICAL, EMBED_DIM, LR, MLP, NUMERIC, Timer, report, runner_args, scores  # noqa: E402
+from bench_util import AFM_ATTENTION, AUTOINT, CATEGORICAL, EMBED_DIM, LR, MLP, NUMERIC, Timer, report, runner_args, scores, warm_up_torch  # noqa: E402
 
 from ctrkit.features import FeatureSpec, Processor, Schema  # noqa: E402
 from ctrkit.models import build_model  # noqa: E402
@@ -43,6 +43,7 @@ def main() -> None:
                         **OPTIONS[args.model])
     trainer = Trainer(model, epochs=args.epochs, batch_size=args.batch_size, lr=LR, progress=False,
                       bf16=args.bf16)
+    warm_up_torch()
     with timer("train"):
         trainer.fit(train)
     with timer("predict"):

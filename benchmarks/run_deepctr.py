@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import AFM_ATTENTION, AUTOINT, CATEGORICAL, EMBED_DIM, LR, MLP, NUMERIC, Timer, report, runner_args, scores  # noqa: E402
+from bench_util import AFM_ATTENTION, AUTOINT, CATEGORICAL, EMBED_DIM, LR, MLP, NUMERIC, Timer, report, runner_args, scores, warm_up_torch  # noqa: E402
 
 
 def preprocess(train_path: str, valid_path: str):
@@ -44,7 +44,8 @@ def build(name: str, data: pd.DataFrame):
     if name in ("autoint", "autoint+"):
         dnn = MLP if name == "autoint+" else ()
         return AutoInt(columns, columns, att_layer_num=AUTOINT["layers"], att_head_num=AUTOINT["heads"],
-                       att_res=True, dnn_hidden_units=dnn, l2_reg_embedding=0, l2_reg_dnn=0), columns
+                       att_embedding_size=AUTOINT["dim"], att_res=True, dnn_hidden_units=dnn, l2_reg_embedding=0,
+                       l2_reg_dnn=0), columns
     raise SystemExit(f"deepctr-torch has no {name}")
 
 
@@ -59,6 +60,7 @@ def main() -> None:
     model.compile(torch.optim.Adam(model.parameters(), lr=LR), "binary_crossentropy")
     x_train = {n: train[n].values for n in names}
     x_valid = {n: valid[n].values for n in names}
+    warm_up_torch()
     with timer("train"):
         model.fit(x_train, train["label"].values, batch_size=args.batch_size, epochs=args.epochs, verbose=0)
     with timer("predict"):

@@ -13,7 +13,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import AFM_ATTENTION, AUTOINT, CATEGORICAL, EMBED_DIM, LR, MLP, NUMERIC, Timer, report, runner_args, scores  # noqa: E402
+from bench_util import AFM_ATTENTION, AUTOINT, CATEGORICAL, EMBED_DIM, LR, MLP, NUMERIC, Timer, report, runner_args, scores, warm_up_torch  # noqa: E402
 
 
 def preprocess(train_path: str, valid_path: str):
@@ -47,8 +47,10 @@ def build(name: str, field_dims):
     if name == "afm":
         return AttentionalFactorizationMachineModel(field_dims, EMBED_DIM, AFM_ATTENTION, dropouts=(0.0, 0.0))
     if name == "autoint+":
-        return AutomaticFeatureInteractionModel(field_dims, EMBED_DIM, AUTOINT["dim"], AUTOINT["heads"],
-                                                AUTOINT["layers"], MLP, dropouts=(0.0, 0.0))
+        # its attention width is split across heads: heads × per-head size to match the others
+        width = AUTOINT["dim"] * AUTOINT["heads"]
+        return AutomaticFeatureInteractionModel(field_dims, EMBED_DIM, width, AUTOINT["heads"], AUTOINT["layers"],
+                                                MLP, dropouts=(0.0, 0.0))
     raise SystemExit(f"pytorch-fm has no {name}")
 
 
@@ -63,6 +65,7 @@ def main() -> None:
     loss_fn = torch.nn.BCELoss()
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(x_train), torch.from_numpy(y_train))
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=True)
+    warm_up_torch()
     with timer("train"):
         for _ in range(args.epochs):
             model.train()

@@ -173,3 +173,19 @@ def test_pretrained_table_frozen_and_projected(tmp_path):
     e = emb(batch)
     k = emb.names.index("c")
     torch.testing.assert_close(e[1, k], emb.project["c"](own.weight[row]))
+
+
+def test_fast_lookup_gradient_equals_embedding_backward():
+    from ctrkit.nn.embedding import lookup
+    table = torch.nn.Embedding(50, 4, padding_idx=0)
+    ids = torch.tensor([[0, 3, 3], [7, 0, 49]], dtype=torch.int32)
+    grad = torch.randn(2, 3, 4)
+    expected_out = table(ids.long())
+    expected_out.backward(grad)
+    expected = table.weight.grad.clone()
+    table.weight.grad = None
+    out = lookup(table, ids)
+    out.backward(grad)
+    torch.testing.assert_close(out, expected_out)
+    torch.testing.assert_close(table.weight.grad, expected)
+    assert table.weight.grad[0].abs().sum() == 0

@@ -10,6 +10,35 @@ from ..data.batch import Batch
 from ..features.feature_map import FeatureMap, FieldSlot
 
 
+class _Lookup(torch.autograd.Function):
+    """Rows of a table with a dense gradient built by one ``index_add_``: on CPU 3-10x faster than
+    ``F.embedding``'s backward (measured: 0.8 vs 9.4 ms for 4096x39 ids into a 400k x 1 table,
+    7.8 vs 22 ms at width 16). The padding row's gradient is zero."""
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, ids: torch.Tensor, padding_idx: int) -> torch.Tensor:
+        ctx.save_for_backward(ids)
+        ctx.rows, ctx.padding_idx = weight.shape[0], padding_idx
+        return torch.nn.functional.embedding(ids, weight)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (ids,) = ctx.saved_tensors
+        dim = grad.shape[-1]
+        # int64 indices: index_add_ with int32 ones took 12 ms instead of 0.8 here
+        weight_grad = grad.new_zeros(ctx.rows, dim).index_add_(0, ids.reshape(-1).long(), grad.reshape(-1, dim))
+        if ctx.padding_idx is not None:
+            weight_grad[ctx.padding_idx] = 0
+        return weight_grad, None, None
+
+
+def lookup(table: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
+    """``table(ids)``; dense tables take the fast ``index_add_`` backward, sparse ones keep theirs."""
+    if table.sparse or not table.weight.requires_grad:
+        return table(ids)
+    return _Lookup.apply(table.weight, ids, table.padding_idx)
+
+
 class FieldEmbedding(nn.Module):
     """Embeds the fields of a batch into E [B, F, D].
 
@@ -89,7 +118,7 @@ class FieldEmbedding(nn.Module):
         """E [B, F, D]."""
         parts = []
         if len(self.cat_index):
-            parts.append(self.table(batch.cat.index_select(1, self.cat_index)))
+            parts.append(lookup(self.table, batch.cat.index_select(1, self.cat_index)))
         for s in self._own_slots:
             ids = batch.cat[:, s.index] if s.type == "categorical" else batch.seq[:, s.index]
             rows = self._own_rows(s, ids)
@@ -98,7 +127,7 @@ class FieldEmbedding(nn.Module):
             parts.append(batch.num.index_select(1, self.num_index).unsqueeze(-1) * self.numeric_weight)
         if len(self.seq_index):
             ids = batch.seq.index_select(1, self.seq_index)                    # [B, S, L]
-            rows = self.table(ids)                                            # [B, S, L, D]
+            rows = lookup(self.table, ids)                                    # [B, S, L, D]
             mask = ids > 0
             pooled = rows.sum(2)
             if not all(self.seq_sum):
@@ -114,12 +143,12 @@ class FieldEmbedding(nn.Module):
         """Rows [B, L, D] and mask [B, L] of a sequence field (for pooling ``none`` fields)."""
         s = self.unpooled.get(name) or next(x for x in self.slots if x.name == name)
         ids = batch.seq[:, s.index]
-        rows = self._own_rows(s, ids) if s.owner in self.own else self.table(ids)
+        rows = self._own_rows(s, ids) if s.owner in self.own else lookup(self.table, ids)
         return rows, ids > 0
 
     def _own_rows(self, s: FieldSlot, ids: torch.Tensor) -> torch.Tensor:
         local = torch.where(ids > 0, ids - s.offset, torch.full_like(ids, s.size))
-        rows = self.own[s.owner](local)
+        rows = lookup(self.own[s.owner], local)
         return self.project[s.owner](rows) if s.owner in self.project else rows
 
     @staticmethod
