@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--libraries", default="ctrkit,deepctr-torch,pytorch-fm")
     parser.add_argument("--variants", default="bf16", help="extra ctrkit runs: sparse, bf16 (comma-separated)")
     parser.add_argument("--merge", action="store_true",
-                        help="keep results.json's rows for models not run now (same data size)")
+                        help="keep results.json's rows for (library, model) pairs not run now (same data size)")
     args = parser.parse_args()
     paths = synthetic_csvs(args.rows, args.valid_rows)
     rates = matmul_rates()
@@ -151,8 +151,10 @@ def main() -> None:
     if args.merge and os.path.exists(os.path.join(HERE, "results.json")):
         with open(os.path.join(HERE, "results.json")) as fh:
             old = json.load(fh)["results"]
-        ran = set(args.models.split(","))
-        results = [r for r in old if r["model"] not in ran] + results
+        ran = {(r["library"], r["model"]) for r in results}
+        order = list(dict.fromkeys(r["model"] for r in old + results))
+        merged = [r for r in old if (r["library"], r["model"]) not in ran] + results
+        results = sorted(merged, key=lambda r: order.index(r["model"]))
     write_results(results, rates, args)
 
 

@@ -43,9 +43,10 @@ def build(name: str, data: pd.DataFrame):
         return AFM(sparse, sparse, attention_factor=AFM_ATTENTION, l2_reg_embedding=0, l2_reg_att=0), sparse
     if name in ("autoint", "autoint+"):
         dnn = MLP if name == "autoint+" else ()
+        # deepctr-torch 0.3.0 fixes the attention width to the embedding size (2 heads x 8 here),
+        # a quarter of the paper's 32 per head that ctrkit and pytorch-fm use
         return AutoInt(columns, columns, att_layer_num=AUTOINT["layers"], att_head_num=AUTOINT["heads"],
-                       att_embedding_size=AUTOINT["dim"], att_res=True, dnn_hidden_units=dnn, l2_reg_embedding=0,
-                       l2_reg_dnn=0), columns
+                       att_res=True, dnn_hidden_units=dnn, l2_reg_embedding=0, l2_reg_dnn=0), columns
     raise SystemExit(f"deepctr-torch has no {name}")
 
 
