@@ -36,11 +36,6 @@ class EncodedArrays:
             out["label"] = self.label
         return out
 
-    def take(self, index: np.ndarray) -> "EncodedArrays":
-        """The rows at ``index`` (a copy)."""
-        return EncodedArrays(self.cat[index], self.num[index], self.seq[index],
-                             None if self.label is None else self.label[index], dict(self.info))
-
     def save(self, folder: str) -> None:
         write_split(folder, [self.arrays()], self.info)
 

@@ -1,7 +1,7 @@
 """FieldEmbedding: the field embeddings E [B, F, D] that every model consumes."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from torch import nn
@@ -155,10 +155,6 @@ class FieldEmbedding(nn.Module):
     def _pool(rows: torch.Tensor, mask: torch.Tensor, use_sum: bool) -> torch.Tensor:
         pooled = (rows * mask.unsqueeze(-1)).sum(-2)
         return pooled if use_sum else pooled / mask.sum(-1, keepdim=True).clamp(min=1)
-
-    def tables(self) -> Dict[str, nn.Embedding]:
-        """The embedding tables (for optimizers that treat them apart)."""
-        return {"table": self.table, **{f"own.{k}": v for k, v in self.own.items()}}
 
 
 def _index(values: List[int]) -> torch.Tensor:
