@@ -33,7 +33,7 @@ def test_prepare_user_csv_with_inferred_schema(tmp_path):
     lines = ["clicked,age,city,tags"] + [f"{i % 2},{20 + i},c{i % 3},a|b" for i in range(30)]
     train = write_text(tmp_path / "train.csv", "\n".join(lines) + "\n")
     run = ctrkit("prepare", "--train", train, "--label", "clicked", "--out", tmp_path / "out")
-    assert "inferred schema" in run.stdout and "sequence" in run.stdout
+    assert "schema inferred from the data" in run.stdout and "sequence" in run.stdout
     prepared = PreparedDataset.load(str(tmp_path / "out"))
     assert prepared.splits["train"].seq.shape == (30, 1, 2)
 

@@ -13,7 +13,6 @@ from .data.datasets import DATASETS, RawDataset, load_dataset, prepare
 from .data.readers import open_source
 from .errors import CTRKitError
 from .features.infer import infer_schema
-from .features.spec import Schema
 
 
 def _split_names(text: Optional[str]) -> List[str]:
@@ -49,23 +48,16 @@ def _read_options(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def _user_dataset(args: argparse.Namespace) -> RawDataset:
+    from .experiment import build_schema
+
     read = _read_options(args)
     splits = {name: open_source(path, **read) for name, path in
               (("train", args.train), ("valid", args.valid), ("test", args.test)) if path}
-    label_map = _parse_label_map(args.label_map)
-    if args.schema:
-        with open(args.schema) as fh:
-            schema = Schema.from_dict(yaml.safe_load(fh))
-    elif args.categorical or args.numeric or args.sequence:
-        sequence = dict(s.split(":", 1) if ":" in s else (s, "|") for s in _split_names(args.sequence))
-        schema = Schema.from_columns(args.label, _split_names(args.categorical), _split_names(args.numeric),
-                                     sequence, label_map=label_map)
-    else:
-        if not args.label:
-            raise CTRKitError("--label is required unless --schema names it")
-        schema = infer_schema(splits["train"], args.label, label_map=label_map)
-        print("inferred schema (save it with `ctrkit schema ... > schema.yaml` and edit to override):")
-    return RawDataset(name="custom", schema=schema, splits=splits, info={"files": [args.train, args.valid, args.test]})
+    data = {"schema": args.schema, "label": args.label, "label_map": _parse_label_map(args.label_map),
+            "categorical": _split_names(args.categorical), "numeric": _split_names(args.numeric),
+            "sequence": _split_names(args.sequence)}
+    return RawDataset(name="custom", schema=build_schema(data, splits["train"]), splits=splits,
+                      info={"files": [args.train, args.valid, args.test]})
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:

@@ -36,8 +36,9 @@ def raw_dataset(config: Dict[str, Any]) -> RawDataset:
     else:
         read = dict(data["read"])
         splits = {name: open_source(data[name], **read) for name in ("train", "valid", "test") if data[name]}
-        raw = RawDataset("custom", _schema(data, splits["train"]), splits,
+        raw = RawDataset("custom", build_schema(data, splits["train"]), splits,
                          {"files": {k: data[k] for k in ("train", "valid", "test") if data[k]}})
+        print(raw.schema.describe())
     if "valid" not in raw.splits:
         table = raw.splits["train"].read_all()
         label = raw.schema.label if raw.schema.task == "binary" else None
@@ -47,7 +48,9 @@ def raw_dataset(config: Dict[str, Any]) -> RawDataset:
     return raw
 
 
-def _schema(data: Dict[str, Any], train: Any) -> Schema:
+def build_schema(data: Dict[str, Any], train: Any) -> Schema:
+    """The schema of user files from a config's ``data`` section: a schema (mapping or YAML path),
+    the field lists, or, with only a label, one inferred from the ``train`` source."""
     if data["schema"] is not None:
         spec = data["schema"]
         if isinstance(spec, str):
@@ -60,9 +63,8 @@ def _schema(data: Dict[str, Any], train: Any) -> Schema:
         sequence = dict(s.split(":", 1) if ":" in s else (s, "|") for s in data["sequence"])
         return Schema.from_columns(data["label"], data["categorical"], data["numeric"], sequence,
                                    label_map=data["label_map"])
-    schema = infer_schema(train, data["label"], label_map=data["label_map"])
-    print("inferred schema:\n" + schema.describe())
-    return schema
+    print("schema inferred from the data (`ctrkit schema` writes it as YAML to edit and pass back):")
+    return infer_schema(train, data["label"], label_map=data["label_map"])
 
 
 def run_dir(config: Dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
 
@@ -72,8 +72,10 @@ class NpyAppender:
         os.replace(self.path + ".tmp", self.path)
 
 
-def write_split(folder: str, blocks: Iterable[Dict[str, np.ndarray]], info: Optional[Dict[str, Any]] = None) -> int:
-    """Stream encoded blocks (dicts of cat/num/seq[/label] arrays) into ``folder``; returns rows."""
+def write_split(folder: str, blocks: Iterable[Dict[str, np.ndarray]],
+                info: Union[None, Dict[str, Any], Callable[[], Dict[str, Any]]] = None) -> int:
+    """Stream encoded blocks (dicts of cat/num/seq[/label] arrays) into ``folder``; returns rows.
+    ``info`` (or what it returns, called once the blocks are written) goes into the manifest."""
     os.makedirs(folder, exist_ok=True)
     writers: Dict[str, NpyAppender] = {}
     for block in blocks:
@@ -89,7 +91,7 @@ def write_split(folder: str, blocks: Iterable[Dict[str, np.ndarray]], info: Opti
         w.close()
     manifest = {"format": "ctrkit.split/1", "rows": rows,
                 "arrays": {n: {"dtype": str(w.dtype), "shape": [rows, *w.row_shape]} for n, w in writers.items()},
-                **(info or {})}
+                **((info() if callable(info) else info) or {})}
     tmp = os.path.join(folder, "manifest.json.tmp")
     with open(tmp, "w") as fh:
         json.dump(manifest, fh, indent=1)

@@ -142,9 +142,8 @@ class Processor:
         """Encode ``data`` chunk by chunk into a split folder (see ``ctrkit.data.store``); returns rows."""
         source = open_source(data, on_bad_rows=on_bad_rows, **read_options)
         blocks = self.encode_chunks(source, on_bad_rows, require_label)
-        rows = write_split(folder, blocks, {"source": source.name, "fingerprint": self.fingerprint()})
-        _update_manifest(folder, skipped=source.skipped + self._skipped)
-        return rows
+        return write_split(folder, blocks, lambda: {"source": source.name, "fingerprint": self.fingerprint(),
+                                                    "skipped": source.skipped + self._skipped})
 
     def encode_chunks(self, source: Source, on_bad_rows: str = "error",
                       require_label: bool = True) -> Iterator[Dict[str, np.ndarray]]:
@@ -376,16 +375,6 @@ def _read_keys(path: str) -> List[str]:
         return [str(k) for k in np.load(path, allow_pickle=False).tolist()]
     with open(path, encoding="utf-8") as fh:
         return [line.rstrip("\n\r") for line in fh]
-
-
-def _update_manifest(folder: str, **fields: Any) -> None:
-    path = os.path.join(folder, "manifest.json")
-    with open(path) as fh:
-        manifest = json.load(fh)
-    manifest.update(fields)
-    with open(path + ".tmp", "w") as fh:
-        json.dump(manifest, fh, indent=1)
-    os.replace(path + ".tmp", path)
 
 
 @dataclass
