@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.ctrkit-installed
 
-.PHONY: demo test bench-prepare clean
+.PHONY: demo test bench bench-prepare clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/compare.py
 
 bench-prepare: $(STAMP)
 	$(BIN)/python benchmarks/bench_prepare.py

@@ -3,12 +3,13 @@ so nothing here imports ctrkit)."""
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import resource
 import sys
 import time
 from contextlib import contextmanager
-from typing import Dict, Iterator
+from typing import Callable, Dict, Iterator, List
 
 import numpy as np
 
@@ -18,8 +19,16 @@ LR = 1e-3
 MLP = (400, 400, 400)
 AUTOINT = {"layers": 3, "heads": 2, "dim": 32}          # Song et al. 2019; dim is per head
 AFM_ATTENTION = 16
-NUMERIC = [f"I{i}" for i in range(1, 14)]
-CATEGORICAL = [f"C{i}" for i in range(1, 27)]
+# Columns of each benchmark dataset's CSVs (label column: 'label', 0/1), and how it is trained:
+# the synthetic data for one epoch at batch 4096; Adult with early stopping on valid AUC at batch 1024.
+DATASETS = {
+    "synthetic": {"numeric": [f"I{i}" for i in range(1, 14)], "categorical": [f"C{i}" for i in range(1, 27)],
+                  "batch_size": 4096, "epochs": 1, "patience": 0},
+    "adult": {"numeric": ["age", "fnlwgt", "education_num", "capital_gain", "capital_loss", "hours_per_week"],
+              "categorical": ["workclass", "education", "marital_status", "occupation", "relationship", "race",
+                              "sex", "native_country"],
+              "batch_size": 1024, "epochs": 20, "patience": 2},
+}
 
 
 class Timer:
@@ -62,16 +71,49 @@ def scores(y: np.ndarray, p: np.ndarray) -> Dict[str, float]:
 
 
 def runner_args(*flags: str) -> argparse.Namespace:
-    """The arguments every runner takes, plus boolean ``flags`` (e.g. '--sparse')."""
+    """The arguments every runner takes, plus boolean ``flags`` (e.g. '--sparse'); adds the
+    dataset's ``numeric`` and ``categorical`` column lists and fills its training defaults."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="synthetic")
     parser.add_argument("--train", required=True)
     parser.add_argument("--valid", required=True)
-    parser.add_argument("--batch-size", type=int, default=4096)
-    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--patience", type=int, help="epochs without valid AUC gain before stopping (0: none)")
     for flag in flags:
         parser.add_argument(flag, action="store_true")
-    return parser.parse_args()
+    args = parser.parse_args()
+    spec = DATASETS[args.dataset]
+    for key in ("batch_size", "epochs", "patience"):
+        if getattr(args, key) is None:
+            setattr(args, key, spec[key])
+    args.numeric, args.categorical = spec["numeric"], spec["categorical"]
+    return args
+
+
+def fit_peer(model, train_epoch: Callable[[], None], valid_auc: Callable[[], float], args: argparse.Namespace,
+             timer: Timer) -> List[float]:
+    """The peers' training loop: ``train_epoch`` timed as 'train'; with ``args.patience``, valid
+    AUC after each epoch (untimed), stop after that many epochs without gain and restore the best
+    weights, as ctrkit's trainer does. Returns the valid AUCs (empty without patience)."""
+    aucs: List[float] = []
+    best_state, waited = None, 0
+    for _ in range(args.epochs):
+        with timer("train"):
+            train_epoch()
+        if not args.patience:
+            continue
+        aucs.append(valid_auc())
+        if len(aucs) == 1 or aucs[-1] > max(aucs[:-1]):
+            best_state, waited = copy.deepcopy(model.state_dict()), 0
+        else:
+            waited += 1
+            if waited >= args.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return aucs
 
 
 def report(result: Dict) -> None:

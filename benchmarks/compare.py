@@ -1,15 +1,18 @@
 """ctrkit against DeepCTR-Torch and pytorch-fm, side by side, and the distance to the hardware.
 
-    python benchmarks/compare.py [--rows 1000000] [--valid-rows 200000] [--models lr,fm,...]
-                                 [--libraries ctrkit,deepctr-torch,pytorch-fm] [--variants sparse,bf16]
+    python benchmarks/compare.py [--datasets synthetic,adult] [--rows 1000000] [--valid-rows 200000]
+                                 [--models lr,fm,...] [--libraries ctrkit,deepctr-torch,pytorch-fm]
+                                 [--variants sparse,bf16] [--merge]
 
 Creates benchmarks/.venv-peers (deepctr-torch and torchfm from the package registry, with the
-same pinned torch) on first use, writes the synthetic Criteo-shaped CSVs (13 numeric, 26
-categorical fields) to benchmarks/.cache, then runs one process per library and model with the same
-settings (embedding 16, batch 4096, Adam 1e-3, MLP [400, 400, 400], AutoInt 3 layers × 2 heads × 32,
-one epoch) and prints a table with ctrkit/peer ratios. Writes benchmarks/RESULTS.md and
-benchmarks/results.json. Also measures this machine's float32 and bfloat16 matmul rates and, for
-each ctrkit model, the FLOPs of one training step and the fraction of the float32 rate it reaches.
+same pinned torch) on first use, writes CSVs to benchmarks/.cache (the synthetic Criteo-shaped data,
+13 numeric and 26 categorical fields; the bundled Adult train/valid split), then runs one process
+per dataset, library and model with the same settings (embedding 16, Adam 1e-3, MLP [400, 400, 400],
+AutoInt 3 layers × 2 heads × 32; synthetic: one epoch at batch 4096; Adult: batch 1024, early
+stopping on valid AUC with patience 2) and prints a table per dataset with ctrkit/peer ratios.
+Writes benchmarks/RESULTS.md and benchmarks/results.json. Also measures this machine's float32 and
+bfloat16 matmul rates and, for each ctrkit model, the FLOPs of one training step and the fraction
+of the float32 rate it reaches.
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ import subprocess
 import sys
 import time
 from typing import Dict, List, Optional
+
+from bench_util import DATASETS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -68,10 +73,32 @@ def synthetic_csvs(rows: int, valid_rows: int) -> Dict[str, str]:
     return paths
 
 
-def run(library: str, model: str, paths: Dict[str, str], batch: int, extra: List[str]) -> Optional[dict]:
+def adult_csvs() -> Dict[str, str]:
+    """The bundled Adult train/valid split (ctrkit's seeded 80/20 split of adult.data) as CSVs
+    with a 0/1 'label' column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pa_csv
+    from ctrkit.data.datasets import adult
+
+    os.makedirs(CACHE, exist_ok=True)
+    paths = {name: os.path.join(CACHE, f"adult-{name}.csv") for name in ("train", "valid")}
+    if all(os.path.exists(p) for p in paths.values()):
+        return paths
+    raw = adult.load()
+    for name, path in paths.items():
+        table = raw.splits[name].table
+        label = pc.cast(pc.equal(table["income"], ">50K"), pa.int8())
+        table = table.drop_columns(["income"]).append_column("label", label)
+        pa_csv.write_csv(table, path + ".tmp")
+        os.replace(path + ".tmp", path)
+    return paths
+
+
+def run(library: str, model: str, dataset: str, paths: Dict[str, str], extra: List[str]) -> Optional[dict]:
     python = sys.executable if library == "ctrkit" else peers_python()
-    cmd = [python, os.path.join(HERE, RUNNERS[library]), "--model", model, "--train", paths["train"],
-           "--valid", paths["valid"], "--batch-size", str(batch), *extra]
+    cmd = [python, os.path.join(HERE, RUNNERS[library]), "--model", model, "--dataset", dataset,
+           "--train", paths["train"], "--valid", paths["valid"], *extra]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -79,6 +106,7 @@ def run(library: str, model: str, paths: Dict[str, str], batch: int, extra: List
         print(f"  {library} {model} failed:\n{proc.stderr[-2000:]}", flush=True)
         return None
     result = json.loads(lines[-1][7:])
+    result["dataset"] = dataset
     result["wall_seconds"] = time.perf_counter() - start
     return result
 
@@ -98,18 +126,18 @@ def matmul_rates() -> Dict[str, float]:
     return rates
 
 
-def step_flops(model_name: str, batch: int) -> float:
-    """FLOPs of one training step (forward + backward) of the ctrkit model on a synthetic batch."""
+def step_flops(model_name: str, dataset: str, batch: int) -> float:
+    """FLOPs of one training step (forward + backward) of the ctrkit model on a batch of ``dataset``."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from ctrkit.data import BatchLoader
-    from ctrkit.data.datasets import prepare, synthetic
+    from ctrkit.data.datasets import adult, prepare, synthetic
     from ctrkit.models import build_model
 
     sys.path.insert(0, HERE)
     from run_ctrkit import OPTIONS
-    prepared = prepare(synthetic.load(2 * batch, seed=0))
+    prepared = prepare(adult.load() if dataset == "adult" else synthetic.load(2 * batch, seed=0))
     model = build_model(model_name, prepared.processor.feature_map(), embedding_dim=16, **OPTIONS[model_name])
     b = next(iter(BatchLoader(prepared.splits["train"], batch)))
     with FlopCounterMode(display=False) as counter:
@@ -119,42 +147,45 @@ def step_flops(model_name: str, batch: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--valid-rows", type=int, default=200_000)
-    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--datasets", default="synthetic,adult")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic training rows")
+    parser.add_argument("--valid-rows", type=int, default=200_000, help="synthetic valid rows")
     parser.add_argument("--models", default="lr,fm,fnn,deepfm,afm,autoint,autoint+,fignn")
     parser.add_argument("--libraries", default="ctrkit,deepctr-torch,pytorch-fm")
     parser.add_argument("--variants", default="bf16", help="extra ctrkit runs: sparse, bf16 (comma-separated)")
     parser.add_argument("--merge", action="store_true",
                         help="keep results.json's rows for (library, model) pairs not run now (same data size)")
     args = parser.parse_args()
-    paths = synthetic_csvs(args.rows, args.valid_rows)
     rates = matmul_rates()
     print(f"matmul: float32 {rates['float32']:.0f} GFLOP/s, bfloat16 {rates['bfloat16']:.0f} GFLOP/s", flush=True)
     results: List[dict] = []
-    for model in args.models.split(","):
-        runs = [(lib, []) for lib in args.libraries.split(",") if model in HAS[lib]]
-        if "ctrkit" in args.libraries:
-            runs += [("ctrkit", [f"--{v}"]) for v in args.variants.split(",") if v]
-        for library, extra in runs:
-            r = run(library, model, paths, args.batch_size, extra)
-            if r is None:
-                continue
-            if r["library"].startswith("ctrkit"):
-                flops = step_flops(model, args.batch_size)
-                r["step_gflop"] = flops / 1e9
-                r["matmul_fraction"] = flops / args.batch_size * r["train_samples_per_second"] / (rates["float32"] * 1e9)
-            results.append(r)
-            print(f"  {r['library']:<14} {model:<9} train {r['train_samples_per_second']:>9,.0f}/s  "
-                  f"predict {r['predict_samples_per_second']:>10,.0f}/s  AUC {r['auc']:.4f}  "
-                  f"preprocess {r['preprocess']:.1f}s  peak {r['peak_rss_mb']:.0f} MB", flush=True)
+    for dataset in args.datasets.split(","):
+        paths = synthetic_csvs(args.rows, args.valid_rows) if dataset == "synthetic" else adult_csvs()
+        batch = DATASETS[dataset]["batch_size"]
+        for model in args.models.split(","):
+            runs = [(lib, []) for lib in args.libraries.split(",") if model in HAS[lib]]
+            if "ctrkit" in args.libraries:
+                runs += [("ctrkit", [f"--{v}"]) for v in args.variants.split(",") if v]
+            for library, extra in runs:
+                r = run(library, model, dataset, paths, extra)
+                if r is None:
+                    continue
+                if r["library"].startswith("ctrkit"):
+                    flops = step_flops(model, dataset, batch)
+                    r["step_gflop"] = flops / 1e9
+                    r["matmul_fraction"] = flops / batch * r["train_samples_per_second"] / (rates["float32"] * 1e9)
+                results.append(r)
+                with open(os.path.join(HERE, "results.partial.json"), "w") as fh:   # survives a kill
+                    json.dump(results, fh, indent=1)
+                print(f"  {dataset:<9} {r['library']:<14} {model:<9} train {r['train_samples_per_second']:>9,.0f}/s  "
+                      f"predict {r['predict_samples_per_second']:>10,.0f}/s  AUC {r['auc']:.4f}  "
+                      f"preprocess {r['preprocess']:.1f}s  peak {r['peak_rss_mb']:.0f} MB", flush=True)
     if args.merge and os.path.exists(os.path.join(HERE, "results.json")):
         with open(os.path.join(HERE, "results.json")) as fh:
             old = json.load(fh)["results"]
-        ran = {(r["library"], r["model"]) for r in results}
-        order = list(dict.fromkeys(r["model"] for r in old + results))
-        merged = [r for r in old if (r["library"], r["model"]) not in ran] + results
-        results = sorted(merged, key=lambda r: order.index(r["model"]))
+        key = lambda r: (r.get("dataset", "synthetic"), r["library"], r["model"])  # noqa: E731
+        ran = {key(r) for r in results}
+        results = [r for r in old if key(r) not in ran] + results
     write_results(results, rates, args)
 
 
@@ -164,40 +195,62 @@ def _ratio(a: float, b: Optional[float]) -> str:
 
 def _row(r: dict, peers: List[dict]) -> str:
     """One table row; ratios and the hardware columns only for ctrkit rows."""
-    cells = [r["model"], r["library"], f"{r['train_samples_per_second']:,.0f}", "",
+    cells = [r["model"], r["library"], str(r.get("epochs", 1)), f"{r['train_samples_per_second']:,.0f}", "",
              f"{r['predict_samples_per_second']:,.0f}", "", f"{r['auc']:.4f}", "", f"{r['logloss']:.4f}",
              f"{r['preprocess']:.1f}", "", f"{r['peak_rss_mb']:,.0f}", "", ""]
     if r["library"].startswith("ctrkit"):
         best = lambda key: max((p[key] for p in peers), default=None)  # noqa: E731
-        cells[3] = _ratio(r["train_samples_per_second"], best("train_samples_per_second"))
-        cells[5] = _ratio(r["predict_samples_per_second"], best("predict_samples_per_second"))
+        cells[4] = _ratio(r["train_samples_per_second"], best("train_samples_per_second"))
+        cells[6] = _ratio(r["predict_samples_per_second"], best("predict_samples_per_second"))
         if peers:
-            cells[7] = f"{r['auc'] - best('auc'):+.4f}"
-            cells[10] = _ratio(best("preprocess"), r["preprocess"])
-        cells[12] = f"{r.get('step_gflop', 0):.2f}"
-        cells[13] = f"{100 * r.get('matmul_fraction', 0):.0f}%"
+            cells[8] = f"{r['auc'] - best('auc'):+.4f}"
+            cells[11] = _ratio(best("preprocess"), r["preprocess"])
+        cells[13] = f"{r.get('step_gflop', 0):.2f}"
+        cells[14] = f"{100 * r.get('matmul_fraction', 0):.0f}%"
     return "| " + " | ".join(cells) + " |"
+
+
+NOTES_MARKER = "<!-- analysis: kept as written when compare.py rewrites the tables above -->"
+MODEL_ORDER = ["lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn"]
+HEADER = ("| model | library | epochs | train samples/s | × best peer | predict samples/s | × best peer | valid AUC | "
+          "Δ AUC vs peer | logloss | preprocess s | × slower peer | peak RSS MB | step GFLOP | % of fp32 matmul |")
+
+
+def data_line(dataset: str, results: List[dict]) -> str:
+    spec = DATASETS[dataset]
+    rows = results[0]
+    if dataset == "synthetic":
+        what = f"synthetic Criteo-shaped CSV, {rows['rows']:,} train / {rows['valid_rows']:,} valid rows; one epoch"
+    else:
+        what = (f"Adult (bundled), {rows['rows']:,} train / {rows['valid_rows']:,} valid rows; up to {spec['epochs']} "
+                f"epochs, early stopping on valid AUC (patience {spec['patience']}), best weights restored")
+    return f"Data: {what}; batch {spec['batch_size']}; embedding 16; Adam 1e-3; MLP [400, 400, 400]."
 
 
 def write_results(results: List[dict], rates: Dict[str, float], args: argparse.Namespace) -> None:
     lines = ["# ctrkit vs DeepCTR-Torch and pytorch-fm", "",
-             f"Command: `python benchmarks/compare.py --rows {args.rows} --valid-rows {args.valid_rows} "
-             f"--models {args.models} --libraries {args.libraries} --variants {args.variants}`", "",
+             f"Command: `python benchmarks/compare.py --datasets {args.datasets} --rows {args.rows} "
+             f"--valid-rows {args.valid_rows} --models {args.models} --libraries {args.libraries} "
+             f"--variants {args.variants}{' --merge' if args.merge else ''}`", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
              f"{platform.platform()}; torch threads = cores. Matmul rate (4096² torch.mm): float32 "
-             f"{rates['float32']:.0f} GFLOP/s, bfloat16 {rates['bfloat16']:.0f} GFLOP/s.", "",
-             f"Data: synthetic Criteo-shaped CSV, {args.rows:,} train / {args.valid_rows:,} valid rows; one epoch; "
-             f"batch {args.batch_size}; embedding 16; Adam 1e-3; MLP [400, 400, 400].", "",
-             "| model | library | train samples/s | × best peer | predict samples/s | × best peer | valid AUC | "
-             "Δ AUC vs peer | logloss | preprocess s | × slower peer | peak RSS MB | step GFLOP | % of fp32 matmul |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for model in dict.fromkeys(r["model"] for r in results):
-        rows = [r for r in results if r["model"] == model]
-        peers = [r for r in rows if not r["library"].startswith("ctrkit")]
-        for r in rows:
-            lines.append(_row(r, peers))
-    text = "\n".join(lines) + "\n"
-    with open(os.path.join(HERE, "RESULTS.md"), "w") as fh:
+             f"{rates['float32']:.0f} GFLOP/s, bfloat16 {rates['bfloat16']:.0f} GFLOP/s.", ""]
+    for dataset in dict.fromkeys(r.get("dataset", "synthetic") for r in results):
+        subset = [r for r in results if r.get("dataset", "synthetic") == dataset]
+        lines += [f"## {dataset}", "", data_line(dataset, subset), "", HEADER, "|---" * HEADER.count(" | ") + "|---|"]
+        for model in sorted(dict.fromkeys(r["model"] for r in subset), key=MODEL_ORDER.index):
+            rows = [r for r in subset if r["model"] == model]
+            peers = [r for r in rows if not r["library"].startswith("ctrkit")]
+            lines += [_row(r, peers) for r in rows]
+        lines.append("")
+    text = "\n".join(lines)
+    path = os.path.join(HERE, "RESULTS.md")
+    if os.path.exists(path):          # keep the hand-written analysis below the marker
+        with open(path) as fh:
+            old = fh.read()
+        if NOTES_MARKER in old:
+            text += "\n" + old[old.index(NOTES_MARKER):]
+    with open(path, "w") as fh:
         fh.write(text)
     with open(os.path.join(HERE, "results.json"), "w") as fh:
         json.dump({"rates_gflops": rates, "args": vars(args), "results": results}, fh, indent=1)

@@ -10,27 +10,27 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import AFM_ATTENTION, AUTOINT, CATEGORICAL, EMBED_DIM, LR, MLP, NUMERIC, Timer, report, runner_args, scores, warm_up_torch  # noqa: E402
+from bench_util import AFM_ATTENTION, AUTOINT, EMBED_DIM, LR, MLP, Timer, fit_peer, report, runner_args, scores, warm_up_torch  # noqa: E402
 
 
-def preprocess(train_path: str, valid_path: str):
+def preprocess(train_path: str, valid_path: str, numeric, categorical):
     from sklearn.preprocessing import LabelEncoder, MinMaxScaler
     train, valid = pd.read_csv(train_path), pd.read_csv(valid_path)
     n_train = len(train)
     data = pd.concat([train, valid], ignore_index=True)
-    data[CATEGORICAL] = data[CATEGORICAL].fillna("-1")
-    data[NUMERIC] = data[NUMERIC].fillna(0)
-    for c in CATEGORICAL:
+    data[categorical] = data[categorical].fillna("-1")
+    data[numeric] = data[numeric].fillna(0)
+    for c in categorical:
         data[c] = LabelEncoder().fit_transform(data[c])
-    data[NUMERIC] = MinMaxScaler(feature_range=(0, 1)).fit_transform(data[NUMERIC])
+    data[numeric] = MinMaxScaler(feature_range=(0, 1)).fit_transform(data[numeric])
     return data.iloc[:n_train], data.iloc[n_train:], data
 
 
-def build(name: str, data: pd.DataFrame):
+def build(name: str, data: pd.DataFrame, numeric, categorical):
     from deepctr_torch.inputs import DenseFeat, SparseFeat
     from deepctr_torch.models import AFM, DeepFM, AutoInt
-    sparse = [SparseFeat(c, data[c].nunique(), embedding_dim=EMBED_DIM) for c in CATEGORICAL]
-    dense = [DenseFeat(c, 1) for c in NUMERIC]
+    sparse = [SparseFeat(c, data[c].nunique(), embedding_dim=EMBED_DIM) for c in categorical]
+    dense = [DenseFeat(c, 1) for c in numeric]
     columns = sparse + dense
     reg = dict(l2_reg_linear=0, l2_reg_embedding=0)
     if name == "lr":      # DeepFM without FM and DNN is the linear part alone
@@ -55,21 +55,29 @@ def main() -> None:
     torch.manual_seed(0)
     timer = Timer()
     with timer("preprocess"):
-        train, valid, data = preprocess(args.train, args.valid)
-    model, columns = build(args.model, data)
+        train, valid, data = preprocess(args.train, args.valid, args.numeric, args.categorical)
+    model, columns = build(args.model, data, args.numeric, args.categorical)
     names = [c.name for c in columns]
     model.compile(torch.optim.Adam(model.parameters(), lr=LR), "binary_crossentropy")
     x_train = {n: train[n].values for n in names}
     x_valid = {n: valid[n].values for n in names}
+    y_valid = valid["label"].values
+
+    def train_epoch() -> None:
+        model.fit(x_train, train["label"].values, batch_size=args.batch_size, epochs=1, verbose=0)
+
+    def predict():
+        return np.asarray(model.predict(x_valid, batch_size=args.batch_size * 4)).ravel()
+
     warm_up_torch()
-    with timer("train"):
-        model.fit(x_train, train["label"].values, batch_size=args.batch_size, epochs=args.epochs, verbose=0)
+    aucs = fit_peer(model, train_epoch, lambda: scores(y_valid, predict())["auc"], args, timer)
+    epochs = len(aucs) or args.epochs
     with timer("predict"):
-        p = model.predict(x_valid, batch_size=args.batch_size * 4)
+        p = predict()
     report({"library": "deepctr-torch", "model": args.model, "rows": len(train), "valid_rows": len(valid),
-            **timer.seconds, "train_samples_per_second": len(train) * args.epochs / timer.seconds["train"],
+            "epochs": epochs, **timer.seconds, "train_samples_per_second": len(train) * epochs / timer.seconds["train"],
             "predict_samples_per_second": len(valid) / timer.seconds["predict"],
-            **scores(valid["label"].values, np.asarray(p).ravel())})
+            **scores(y_valid, p)})
 
 
 if __name__ == "__main__":

@@ -13,17 +13,17 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import AFM_ATTENTION, AUTOINT, CATEGORICAL, EMBED_DIM, LR, MLP, NUMERIC, Timer, report, runner_args, scores, warm_up_torch  # noqa: E402
+from bench_util import AFM_ATTENTION, AUTOINT, EMBED_DIM, LR, MLP, Timer, fit_peer, report, runner_args, scores, warm_up_torch  # noqa: E402
 
 
-def preprocess(train_path: str, valid_path: str):
+def preprocess(train_path: str, valid_path: str, numeric, categorical):
     train, valid = pd.read_csv(train_path), pd.read_csv(valid_path)
     n_train = len(train)
     data = pd.concat([train, valid], ignore_index=True)
-    for c in NUMERIC:
+    for c in numeric:
         v = data[c].fillna(-10)
         data[c] = np.where(v > 2, np.floor(np.log(v.clip(lower=1)) ** 2), v).astype(np.int64).astype(str)
-    codes = np.stack([pd.factorize(data[c].fillna("<na>"))[0] for c in NUMERIC + CATEGORICAL], axis=1)
+    codes = np.stack([pd.factorize(data[c].fillna("<na>"))[0] for c in numeric + categorical], axis=1)
     field_dims = codes.max(axis=0) + 1
     label = data["label"].values.astype(np.float32)
     return codes[:n_train], label[:n_train], codes[n_train:], label[n_train:], field_dims
@@ -59,27 +59,34 @@ def main() -> None:
     torch.manual_seed(0)
     timer = Timer()
     with timer("preprocess"):
-        x_train, y_train, x_valid, y_valid, field_dims = preprocess(args.train, args.valid)
+        x_train, y_train, x_valid, y_valid, field_dims = preprocess(args.train, args.valid, args.numeric,
+                                                                     args.categorical)
     model = build(args.model, field_dims)
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     loss_fn = torch.nn.BCELoss()
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(x_train), torch.from_numpy(y_train))
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=True)
-    warm_up_torch()
-    with timer("train"):
-        for _ in range(args.epochs):
-            model.train()
-            for x, y in loader:
-                loss = loss_fn(model(x), y)
-                model.zero_grad()
-                loss.backward()
-                optimizer.step()
-    with timer("predict"):
+
+    def train_epoch() -> None:
+        model.train()
+        for x, y in loader:
+            loss = loss_fn(model(x), y)
+            model.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    def predict():
         model.eval()
         with torch.no_grad():
-            p = torch.cat([model(x) for x in torch.from_numpy(x_valid).split(args.batch_size * 4)]).numpy()
+            return torch.cat([model(x) for x in torch.from_numpy(x_valid).split(args.batch_size * 4)]).numpy()
+
+    warm_up_torch()
+    aucs = fit_peer(model, train_epoch, lambda: scores(y_valid, predict())["auc"], args, timer)
+    epochs = len(aucs) or args.epochs
+    with timer("predict"):
+        p = predict()
     report({"library": "pytorch-fm", "model": args.model, "rows": len(x_train), "valid_rows": len(x_valid),
-            **timer.seconds, "train_samples_per_second": len(x_train) * args.epochs / timer.seconds["train"],
+            "epochs": epochs, **timer.seconds, "train_samples_per_second": len(x_train) * epochs / timer.seconds["train"],
             "predict_samples_per_second": len(x_valid) / timer.seconds["predict"], **scores(y_valid, p)})
 
 

@@ -96,8 +96,11 @@ class CTRClassifier:
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """[N, 2]: probabilities of no click and click."""
-        p = predict(self.model, self._encode(X))
+        p = self._probability(self._encode(X))
         return np.stack([1 - p, p], axis=1)
+
+    def _probability(self, encoded: EncodedArrays) -> np.ndarray:
+        return predict(self.model, encoded, bf16=self.train_options.get("bf16", False))
 
     def predict(self, X: Any, threshold: float = 0.5) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= threshold).astype(np.int64)
@@ -106,7 +109,7 @@ class CTRClassifier:
         """ROC AUC on labelled data (the label column of the schema, or ``y``)."""
         if y is None:
             encoded = self.processor.transform(X if isinstance(X, (str, os.PathLike)) else to_arrow_table(X))
-            return roc_auc(encoded.label, predict(self.model, encoded))
+            return roc_auc(encoded.label, self._probability(encoded))
         return roc_auc(np.asarray(y, dtype=np.float64), self.predict_proba(X)[:, 1])
 
     # ------------------------------------------------------------------ persistence
@@ -132,4 +135,6 @@ class CTRClassifier:
         options = {k: v for k, v in run.config["model"].items() if k != "name"}
         clf = cls(run.config["model"]["name"], seed=run.config["seed"], **options)
         clf.processor, clf.model, clf.schema_ = run.processor, run.model, run.processor.schema
+        if run.bf16:
+            clf.train_options["bf16"] = True
         return clf

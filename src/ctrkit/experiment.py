@@ -19,13 +19,14 @@ from .config import dump_config, model_kwargs, train_config
 from .data.datasets import PreparedDataset, RawDataset, load_dataset, prepare
 from .data.datasets.base import split_table
 from .data.readers import open_source
+from .data.store import EncodedArrays
 from .errors import CTRKitError
 from .features.infer import infer_schema
 from .features.processor import Processor
 from .features.spec import Schema
 from .models import FNN, CTRModel, build_model
 from .train.checkpoint import load_weights, save_weights
-from .train.trainer import Trainer, evaluate
+from .train.trainer import Trainer, evaluate, predict
 
 
 def raw_dataset(config: Dict[str, Any]) -> RawDataset:
@@ -142,7 +143,16 @@ class Run:
         if label_map is not None:
             processor = Processor.load_dict({**processor.to_dict(), "schema": {**processor.schema.to_dict(),
                                                                                  "label_map": label_map}})
-        return evaluate(self.model, processor.transform(data, **read_options))
+        return evaluate(self.model, processor.transform(data, **read_options), bf16=self.bf16)
+
+    @property
+    def bf16(self) -> bool:
+        """Whether the run trained with bfloat16 autocast; its predictions use it too."""
+        return bool(self.config.get("train", {}).get("bf16", False))
+
+    def predict(self, data: EncodedArrays) -> np.ndarray:
+        """Probabilities (or regression predictions) for encoded rows, float64 [N]."""
+        return predict(self.model, data, bf16=self.bf16)
 
     def split(self, name: str) -> Optional[Any]:
         folder = os.path.join(self.folder, "data", name)

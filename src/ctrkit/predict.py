@@ -12,7 +12,6 @@ import pyarrow.parquet as pq
 from .data.readers import open_source
 from .data.store import EncodedArrays
 from .experiment import load_run
-from .train.trainer import predict
 
 
 def predict_file(run_folder: str, input_path: str, output_path: str, **read_options: Any) -> int:
@@ -28,7 +27,7 @@ def predict_file(run_folder: str, input_path: str, output_path: str, **read_opti
     try:
         for chunk, block in run.processor.iter_encoded(source, ignore_label=True):
             encoded = EncodedArrays(block["cat"], block["num"], block["seq"], None)
-            p = predict(run.model, encoded)
+            p = run.predict(encoded)
             table = pa.Table.from_batches([chunk.batch]).append_column(column, pa.array(p.astype(np.float64)))
             if writer is None:
                 writer = (pq.ParquetWriter(output_path, table.schema) if parquet

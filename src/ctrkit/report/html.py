@@ -8,7 +8,6 @@ import os
 from typing import Dict, List
 
 from ..experiment import load_run
-from ..train.trainer import predict
 from .importance import pair_importance
 from .plots import learning_curves, pair_heatmap, read_history, reliability_plot, roc_plot
 
@@ -31,7 +30,7 @@ def write_report(folder: str) -> str:
     split_name = "test" if run.split("test") is not None else "valid"
     split = run.split(split_name)
     if split is not None and split.label is not None and run.model.task == "binary":
-        p = predict(run.model, split)
+        p = run.predict(split)
         path = os.path.join(plots, "roc.png")
         roc_plot(split.label, p, metrics.get(split_name, {}).get("auc", float("nan")), path)
         images.append((f"ROC ({split_name})", path))

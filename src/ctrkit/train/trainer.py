@@ -50,7 +50,7 @@ class TrainConfig:
     progress: bool = True
     tensorboard: bool = False
     group_field: str = ""                   # a categorical field (e.g. user): adds grouped AUC ('gauc')
-    bf16: bool = False                      # bfloat16 autocast for the dense layers while training (CPU/GPU)
+    bf16: bool = False                      # bfloat16 autocast for the dense layers (training and prediction)
 
 
 def monitor_value(metrics: Dict[str, float], monitor: str) -> float:
@@ -277,31 +277,33 @@ class Trainer:
     @torch.inference_mode()
     def predict(self, data: EncodedArrays) -> np.ndarray:
         """Probabilities (binary) or predictions (regression), float64 [N]."""
-        return predict(self.model, data, self.config.eval_batch_size)
+        return predict(self.model, data, self.config.eval_batch_size, self.config.bf16)
 
     def evaluate(self, data: EncodedArrays) -> Dict[str, float]:
-        return evaluate(self.model, data, self.config.eval_batch_size, self.config.group_field)
+        return evaluate(self.model, data, self.config.eval_batch_size, self.config.group_field, self.config.bf16)
 
 
 @torch.inference_mode()
-def predict(model: CTRModel, data: EncodedArrays, batch_size: int = 16384) -> np.ndarray:
-    """Probabilities (binary) or predictions (regression) of ``model`` for every row, float64 [N]."""
+def predict(model: CTRModel, data: EncodedArrays, batch_size: int = 16384, bf16: bool = False) -> np.ndarray:
+    """Probabilities (binary) or predictions (regression) of ``model`` for every row, float64 [N];
+    ``bf16``: bfloat16 autocast for the dense layers, as in training with ``bf16``."""
     was_training = model.training
     model.eval()
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    logits = torch.cat([model(b.to(device) if device.type != "cpu" else b)
-                        for b in BatchLoader(data, batch_size, shuffle="none")]).double().cpu()
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        logits = torch.cat([model(b.to(device) if device.type != "cpu" else b).float()
+                            for b in BatchLoader(data, batch_size, shuffle="none")]).double().cpu()
     model.train(was_training)
     return (torch.sigmoid(logits) if model.task == "binary" else logits).numpy()
 
 
-def evaluate(model: CTRModel, data: EncodedArrays, batch_size: int = 16384, group_field: str = ""
-             ) -> Dict[str, float]:
+def evaluate(model: CTRModel, data: EncodedArrays, batch_size: int = 16384, group_field: str = "",
+             bf16: bool = False) -> Dict[str, float]:
     """Metrics of ``model`` on labelled ``data``; with ``group_field`` (a categorical field such
     as the user) also the impression-weighted grouped AUC 'gauc'."""
     if data.label is None:
         raise ValueError("evaluation needs labelled data")
-    p = predict(model, data, batch_size)
+    p = predict(model, data, batch_size, bf16)
     if model.task == "regression":
         return regression_metrics(data.label, p)
     metrics = binary_metrics(data.label, p)

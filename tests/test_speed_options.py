@@ -1,0 +1,34 @@
+"""Speed options: bfloat16 prediction follows the training setting."""
+import numpy as np
+import pytest
+import torch
+
+from ctrkit.data.datasets import prepare, synthetic
+from ctrkit.experiment import Run
+from ctrkit.models import build_model
+from ctrkit.train import Trainer
+from ctrkit.train.trainer import predict
+
+
+@pytest.fixture(scope="module")
+def trained():
+    prepared = prepare(synthetic.load(3000, seed=0, n_numeric=2, n_categorical=6, vocab_max=200, n_pairs=2,
+                                        n_triples=0, n_first_order=3))
+    torch.manual_seed(0)
+    model = build_model("deepfm", prepared.processor.feature_map(), embedding_dim=8, dnn_units=(64, 64))
+    trainer = Trainer(model, epochs=1, batch_size=256, bf16=True, progress=False)
+    trainer.fit(prepared.splits["train"])
+    return prepared, model, trainer
+
+
+def test_bf16_prediction_follows_the_training_setting(trained):
+    prepared, model, trainer = trained
+    valid = prepared.splits["valid"]
+    fp32, bf16 = predict(model, valid), predict(model, valid, bf16=True)
+    assert not np.array_equal(fp32, bf16)                     # the dense layers ran in bfloat16
+    assert np.abs(fp32 - bf16).max() < 0.02 and bf16.dtype == np.float64
+    np.testing.assert_array_equal(trainer.predict(valid), bf16)
+    run = Run(folder="", config={"train": {"bf16": True}}, processor=prepared.processor, model=model)
+    np.testing.assert_array_equal(run.predict(valid), bf16)
+    run.config["train"]["bf16"] = False
+    np.testing.assert_array_equal(run.predict(valid), fp32)
