@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--libraries", default="ctrkit,deepctr-torch,pytorch-fm")
     parser.add_argument("--variants", default="bf16", help="extra ctrkit runs: sparse, bf16 (comma-separated)")
     parser.add_argument("--merge", action="store_true",
-                        help="keep results.json's rows for (library, model) pairs not run now (same data size)")
+                        help="keep results.json's rows for (dataset, library, model) triples not run now (same data size)")
     args = parser.parse_args()
     rates = matmul_rates()
     print(f"matmul: float32 {rates['float32']:.0f} GFLOP/s, bfloat16 {rates['bfloat16']:.0f} GFLOP/s", flush=True)
@@ -183,7 +183,7 @@ def main() -> None:
     if args.merge and os.path.exists(os.path.join(HERE, "results.json")):
         with open(os.path.join(HERE, "results.json")) as fh:
             old = json.load(fh)["results"]
-        key = lambda r: (r.get("dataset", "synthetic"), r["library"], r["model"])  # noqa: E731
+        key = lambda r: (r["dataset"], r["library"], r["model"])  # noqa: E731
         ran = {key(r) for r in results}
         results = [r for r in old if key(r) not in ran] + results
     write_results(results, rates, args)
@@ -217,12 +217,13 @@ HEADER = ("| model | library | epochs | train samples/s | × best peer | predict
 
 
 def data_line(dataset: str, results: List[dict]) -> str:
-    spec = DATASETS[dataset]
-    rows = results[0]
+    """The 'Data:' line under a dataset's heading: sizes (from its first result) and training settings."""
+    spec, first = DATASETS[dataset], results[0]
+    sizes = f"{first['rows']:,} train / {first['valid_rows']:,} valid rows"
     if dataset == "synthetic":
-        what = f"synthetic Criteo-shaped CSV, {rows['rows']:,} train / {rows['valid_rows']:,} valid rows; one epoch"
+        what = f"synthetic Criteo-shaped CSV, {sizes}; one epoch"
     else:
-        what = (f"Adult (bundled), {rows['rows']:,} train / {rows['valid_rows']:,} valid rows; up to {spec['epochs']} "
+        what = (f"Adult (bundled), {sizes}; up to {spec['epochs']} "
                 f"epochs, early stopping on valid AUC (patience {spec['patience']}), best weights restored")
     return f"Data: {what}; batch {spec['batch_size']}; embedding 16; Adam 1e-3; MLP [400, 400, 400]."
 
@@ -235,8 +236,8 @@ def write_results(results: List[dict], rates: Dict[str, float], args: argparse.N
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
              f"{platform.platform()}; torch threads = cores. Matmul rate (4096² torch.mm): float32 "
              f"{rates['float32']:.0f} GFLOP/s, bfloat16 {rates['bfloat16']:.0f} GFLOP/s.", ""]
-    for dataset in dict.fromkeys(r.get("dataset", "synthetic") for r in results):
-        subset = [r for r in results if r.get("dataset", "synthetic") == dataset]
+    for dataset in dict.fromkeys(r["dataset"] for r in results):
+        subset = [r for r in results if r["dataset"] == dataset]
         lines += [f"## {dataset}", "", data_line(dataset, subset), "", HEADER, "|---" * HEADER.count(" | ") + "|---|"]
         for model in sorted(dict.fromkeys(r["model"] for r in subset), key=MODEL_ORDER.index):
             rows = [r for r in subset if r["model"] == model]
