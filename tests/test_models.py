@@ -125,3 +125,48 @@ def test_fnn_two_stage_copies_fm_embeddings_and_freezes():
     tuned = FNN.from_fm(fm, freeze=False, dnn_units=(16,))
     Trainer(tuned, epochs=2, batch_size=16).fit(data)
     assert not torch.equal(tuned.embedding.table.weight, fm.embedding.table.weight)
+
+
+@pytest.mark.parametrize("name", ["afm", "autoint", "autoint+", "fignn"])
+def test_row_chunked_interaction_equals_whole_batch(name, monkeypatch):
+    """AFM, AutoInt(+) and FiGNN compute their interaction block in blocks of rows: with one row per
+    block the logits, explanations and every gradient equal the whole-batch computation."""
+    from ctrkit.nn import chunks
+    proc, data = processor("sequence")
+    torch.manual_seed(0)
+    model = build_model(name, proc.feature_map(), embedding_dim=8, **OPTIONS.get(name, {}))
+    batch = next(iter(BatchLoader(data, 32, shuffle="none")))
+
+    def run():
+        model.zero_grad()
+        logits = model(batch)
+        torch.nn.functional.binary_cross_entropy_with_logits(logits, batch.label).backward()
+        return logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    whole_logits, whole_grads = run()
+    whole_explained = model.explain(batch)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 1)           # one row per block
+    chunked_logits, chunked_grads = run()
+    torch.testing.assert_close(chunked_logits, whole_logits)
+    for n, g in whole_grads.items():
+        torch.testing.assert_close(chunked_grads[n], g, msg=f"{name}: gradient of {n}")
+    for key, value in model.explain(batch).items():
+        if isinstance(value, torch.Tensor):
+            torch.testing.assert_close(value, whole_explained[key])
+
+
+def test_in_row_chunks_blocks_and_tuples(monkeypatch):
+    from ctrkit.nn import chunks
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 40)
+    x = torch.arange(30.0).view(10, 3)
+    seen = []
+
+    def fn(block):
+        seen.append(block.shape[0])
+        return block * 2, block.sum(1)
+
+    doubled, sums = chunks.in_row_chunks(fn, x, row_bytes=12)     # 120 bytes: 3 blocks of ≤ 4 rows
+    assert seen == [4, 4, 2]
+    torch.testing.assert_close(doubled, x * 2)
+    torch.testing.assert_close(sums, x.sum(1))
+    assert chunks.in_row_chunks(lambda b: b + 1, x, row_bytes=10**9).shape == (10, 3)

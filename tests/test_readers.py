@@ -100,3 +100,41 @@ def test_libsvm_ragged_and_malformed(tmp_path):
     malformed = write_text(tmp_path / "m.libfm", "1 3:1 10:1\n0 4:1 11\n")
     with pytest.raises(DataError, match=r"m.libfm, line 2, column 'f2': expected idx:val, got '11'"):
         read(LibsvmSource(str(malformed)))
+
+
+def test_prefetched_keeps_order_raises_in_place_and_stops_early():
+    import threading
+
+    from ctrkit.data.prefetch import prefetched
+    assert list(prefetched(iter(range(50)), depth=2)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise DataError("bad value", source="x.csv", line=7)
+    got = []
+    with pytest.raises(DataError, match="x.csv.*line 7"):
+        for item in prefetched(failing()):
+            got.append(item)
+    assert got == [1]
+    produced = []
+
+    def endless():
+        i = 0
+        while True:
+            produced.append(i)
+            yield i
+            i += 1
+    for item in prefetched(endless()):
+        if item == 3:
+            break
+    assert 3 <= len(produced) <= 6                                   # stopped a step or two ahead
+    assert not any(t.name == "ctrkit-prefetch" for t in threading.enumerate())
+
+
+def test_bad_value_in_a_later_chunk_names_its_line(tmp_path):
+    """Chunks are read ahead in a thread: an error in the third chunk still names its line."""
+    lines = ["x,y"] + [f"{i},1" for i in range(10)] + ["oops,1"] + [f"{i},0" for i in range(5)]
+    path = write_text(tmp_path / "late.csv", "\n".join(lines) + "\n")
+    schema = Schema.from_dict({"label": "y", "fields": [{"name": "x", "type": "numeric"}]})
+    with pytest.raises(DataError, match=r"line 12.*column 'x'|column 'x'.*line 12"):
+        Processor(schema).fit(open_source(path, chunk_rows=4, block_bytes=16))

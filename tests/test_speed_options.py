@@ -6,6 +6,7 @@ import torch
 from ctrkit.data.datasets import prepare, synthetic
 from ctrkit.experiment import Run
 from ctrkit.models import build_model
+from ctrkit.nn.attention import MultiHeadSelfAttention
 from ctrkit.train import Trainer
 from ctrkit.train.trainer import predict
 
@@ -32,3 +33,16 @@ def test_bf16_prediction_follows_the_training_setting(trained):
     np.testing.assert_array_equal(run.predict(valid), bf16)
     run.config["train"]["bf16"] = False
     np.testing.assert_array_equal(run.predict(valid), fp32)
+
+
+def test_interaction_blocks_stay_float32_under_bf16_autocast():
+    """With ``bf16`` the MLPs run in bfloat16, but AutoInt's attention (16-64 wide matrices, slower
+    in bfloat16 on CPU) gets float32 input and returns float32 output."""
+    from ctrkit.nn.chunks import in_row_chunks
+    layer = MultiHeadSelfAttention(8, 4, 2)
+    x = torch.randn(6, 5, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = in_row_chunks(lambda block: layer(block)[0], x.bfloat16(), row_bytes=4 * 5 * 8)
+        assert layer.query(x).dtype == torch.bfloat16          # autocast is on outside the block
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, layer(x.bfloat16().float())[0])

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..data.prefetch import prefetched
 from ..data.readers import Chunk, Source, open_source
 from ..data.store import EncodedArrays, write_split
 from ..errors import DataError, SchemaError
@@ -62,7 +63,7 @@ class Processor:
         numeric: Dict[str, _Moments] = {}
         max_len: Dict[str, int] = {}
         self.fit_rows = self.fit_skipped = 0
-        for n_chunk, chunk in enumerate(source.chunks()):
+        for n_chunk, chunk in enumerate(prefetched(source.chunks())):
             parsed = self._parse(chunk, source, on_bad_rows, with_label=False)
             batch = parsed.batch
             self.fit_skipped += parsed.skipped
@@ -159,7 +160,7 @@ class Processor:
             raise RuntimeError("the processor is not fitted: call fit() or load() first")
         with_label = self._check_columns(source, require_label and not ignore_label) and not ignore_label
         self._skipped = 0
-        for chunk in source.chunks():
+        for chunk in prefetched(source.chunks()):
             parsed = self._parse(chunk, source, on_bad_rows, with_label)
             self._skipped += parsed.skipped
             if parsed.batch.num_rows == 0:

@@ -1,6 +1,7 @@
 """AFM (Xiao et al., "Attentional Factorization Machines", IJCAI 2017, Eq. 3-5):
 ŷ = b + Σ w_x + pᵀ Σ_{i<j} a_ij (e_i ⊙ e_j),  a_ij = softmax_{ij}(hᵀ ReLU(W (e_i ⊙ e_j) + b)),
-with dropout on the pairwise products. The weights a_ij are what ``explain`` returns."""
+with dropout on the pairwise products. The weights a_ij are what ``explain`` returns. The [B, F(F−1)/2, D]
+products are computed in blocks of rows (``in_row_chunks``)."""
 from __future__ import annotations
 
 from typing import Any, Dict
@@ -9,6 +10,7 @@ import torch
 from torch import nn
 
 from ..data.batch import Batch
+from ..nn.chunks import in_row_chunks
 from ..nn.interaction import AttentionalPooling, PairwiseProducts
 from .base import CTRModel, register
 
@@ -29,8 +31,12 @@ class AFM(CTRModel):
         self.p = nn.Linear(self.embedding_dim, 1, bias=False)
 
     def _interaction(self, batch: Batch):
-        products = self.product_dropout(self.products(self.embed(self.embedding, batch)))
-        pooled, weights = self.pooling(products)
+        e = self.embed(self.embedding, batch)
+        pairs = self.embedding.num_fields * (self.embedding.num_fields - 1) // 2
+        return in_row_chunks(self._pool, e, row_bytes=4 * pairs * self.embedding_dim)
+
+    def _pool(self, e: torch.Tensor):
+        pooled, weights = self.pooling(self.product_dropout(self.products(e)))
         return self.p(self.attention_dropout(pooled)).squeeze(-1), weights
 
     def forward(self, batch: Batch) -> torch.Tensor:

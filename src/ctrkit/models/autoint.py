@@ -2,7 +2,7 @@
 Self-Attentive Neural Networks", CIKM 2019, Eq. 5-9):
 ŷ = wᵀ flatten(e^(L)) + b, where e^(l) = InteractingLayer(e^(l−1)) and e^(0) = E (multi-head
 self-attention over fields with a residual and ReLU). AutoInt+ adds MLP(flatten(E)) to the logit,
-and optionally the LR term (``use_wide``)."""
+and optionally the LR term (``use_wide``). The attention layers run in blocks of rows (``in_row_chunks``)."""
 from __future__ import annotations
 
 from typing import Any, Dict, Sequence, Union
@@ -12,6 +12,7 @@ from torch import nn
 
 from ..data.batch import Batch
 from ..nn.attention import MultiHeadSelfAttention
+from ..nn.chunks import in_row_chunks
 from ..nn.mlp import MLP
 from .base import CTRModel, register
 
@@ -34,6 +35,8 @@ class AutoInt(CTRModel):
                                                  attention_dropout))
             width = layers[-1].output_dim
         self.attention = nn.ModuleList(layers)
+        f = self.embedding.num_fields
+        self._row_bytes = 4 * f * max(width, heads * f)   # a layer's Q/K/V/output and attention map per row
         self.output = nn.Linear(self.embedding.num_fields * width, 1)
         self.linear = self.linear_term() if use_wide else None
         self.dnn = (MLP(self.embedding.num_fields * self.embedding_dim, dnn_units, dnn_activation, dnn_dropout,
@@ -48,7 +51,7 @@ class AutoInt(CTRModel):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         e = self.embed(self.embedding, batch)
-        h, _ = self._attend(e, keep_weights=False)
+        h = in_row_chunks(lambda x: self._attend(x, keep_weights=False)[0], e, self._row_bytes)
         logit = self.output(h.flatten(1)).squeeze(-1)
         if self.dnn is not None:
             logit = logit + self.dnn(e.flatten(1)).squeeze(-1)

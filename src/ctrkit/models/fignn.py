@@ -2,7 +2,8 @@
 Prediction", CIKM 2019, §4): fields are nodes of a complete graph.
 h^0 = MultiHeadSelfAttention(E) (the paper; ``use_self_attention=False`` uses E directly);
 A_ij = softmax_{j≠i} LeakyReLU(wᵀ[h_i ‖ h_j]);  T steps of a^t = W_in Σ_j A_ij W_out h_j + b,
-h^t = GRU(a^t, h^{t−1}) + h^0;  ŷ = Σ_i σ(MLP2(flatten H))_i · MLP1(h_i)."""
+h^t = GRU(a^t, h^{t−1}) + h^0;  ŷ = Σ_i σ(MLP2(flatten H))_i · MLP1(h_i). Computed in blocks of rows
+(``in_row_chunks``)."""
 from __future__ import annotations
 
 from typing import Any, Dict
@@ -11,6 +12,7 @@ import torch
 
 from ..data.batch import Batch
 from ..nn.attention import MultiHeadSelfAttention
+from ..nn.chunks import in_row_chunks
 from ..nn.graph import FieldGraph
 from ..nn.scoring import AttentionalScoring
 from .base import CTRModel, register
@@ -34,7 +36,10 @@ class FiGNN(CTRModel):
         self.scoring = AttentionalScoring(f, d)
 
     def _run(self, batch: Batch):
-        h0 = self.embed(self.embedding, batch)
+        f, d = self.embedding.num_fields, self.embedding_dim   # GRU gates [F, 3D] and edges [F, F] per row
+        return in_row_chunks(self._graph, self.embed(self.embedding, batch), 4 * f * max(3 * d, f))
+
+    def _graph(self, h0: torch.Tensor):
         if self.attention is not None:
             h0, _ = self.attention(h0)
         h, edges = self.graph(h0)

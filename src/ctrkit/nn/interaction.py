@@ -41,4 +41,4 @@ class AttentionalPooling(nn.Module):
 
     def forward(self, products: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         weights = torch.softmax(self.attention(products).squeeze(-1), dim=1)
-        return (weights.unsqueeze(-1) * products).sum(dim=1), weights
+        return torch.bmm(weights.unsqueeze(1), products).squeeze(1), weights
