@@ -29,11 +29,11 @@ class AFM(CTRModel):
         self.pooling = AttentionalPooling(self.embedding_dim, attention_dim)
         self.attention_dropout = nn.Dropout(attention_dropout)
         self.p = nn.Linear(self.embedding_dim, 1, bias=False)
+        pairs = self.embedding.num_fields * (self.embedding.num_fields - 1) // 2
+        self._block_row_bytes = 4 * pairs * self.embedding_dim   # the products per row
 
     def _interaction(self, batch: Batch):
-        e = self.embed(self.embedding, batch)
-        pairs = self.embedding.num_fields * (self.embedding.num_fields - 1) // 2
-        return in_row_chunks(self._pool, e, row_bytes=4 * pairs * self.embedding_dim)
+        return in_row_chunks(self._pool, self.embed(self.embedding, batch), self._block_row_bytes)
 
     def _pool(self, e: torch.Tensor):
         pooled, weights = self.pooling(self.product_dropout(self.products(e)))

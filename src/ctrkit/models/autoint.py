@@ -36,7 +36,7 @@ class AutoInt(CTRModel):
             width = layers[-1].output_dim
         self.attention = nn.ModuleList(layers)
         f = self.embedding.num_fields
-        self._row_bytes = 4 * f * max(width, heads * f)   # a layer's Q/K/V/output and attention map per row
+        self._block_row_bytes = 4 * f * max(width, heads * f)   # a layer's Q/K/V/output and attention map per row
         self.output = nn.Linear(self.embedding.num_fields * width, 1)
         self.linear = self.linear_term() if use_wide else None
         self.dnn = (MLP(self.embedding.num_fields * self.embedding_dim, dnn_units, dnn_activation, dnn_dropout,
@@ -51,7 +51,7 @@ class AutoInt(CTRModel):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         e = self.embed(self.embedding, batch)
-        h = in_row_chunks(lambda x: self._attend(x, keep_weights=False)[0], e, self._row_bytes)
+        h = in_row_chunks(lambda x: self._attend(x, keep_weights=False)[0], e, self._block_row_bytes)
         logit = self.output(h.flatten(1)).squeeze(-1)
         if self.dnn is not None:
             logit = logit + self.dnn(e.flatten(1)).squeeze(-1)

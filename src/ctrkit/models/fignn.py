@@ -34,10 +34,10 @@ class FiGNN(CTRModel):
                           if use_self_attention else None)
         self.graph = FieldGraph(f, d, gnn_layers, reuse_graph_layer, use_gru, use_residual)
         self.scoring = AttentionalScoring(f, d)
+        self._block_row_bytes = 4 * f * max(3 * d, f)   # GRU gates [F, 3D] and edges [F, F] per row
 
     def _run(self, batch: Batch):
-        f, d = self.embedding.num_fields, self.embedding_dim   # GRU gates [F, 3D] and edges [F, F] per row
-        return in_row_chunks(self._graph, self.embed(self.embedding, batch), 4 * f * max(3 * d, f))
+        return in_row_chunks(self._graph, self.embed(self.embedding, batch), self._block_row_bytes)
 
     def _graph(self, h0: torch.Tensor):
         if self.attention is not None:
