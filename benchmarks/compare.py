@@ -2,7 +2,7 @@
 
     python benchmarks/compare.py [--datasets synthetic,adult] [--rows 1000000] [--valid-rows 200000]
                                  [--models lr,fm,...] [--libraries ctrkit,deepctr-torch,pytorch-fm]
-                                 [--variants sparse,bf16] [--merge]
+                                 [--variants bf16,peer-sizes] [--merge]
 
 Creates benchmarks/.venv-peers (deepctr-torch and torchfm from the package registry, with the
 same pinned torch) on first use, writes CSVs to benchmarks/.cache (the synthetic Criteo-shaped data,
@@ -35,6 +35,10 @@ RUNNERS = {"ctrkit": "run_ctrkit.py", "deepctr-torch": "run_deepctr.py", "pytorc
 HAS = {"ctrkit": {"lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn"},
        "deepctr-torch": {"lr", "fm", "deepfm", "afm", "autoint", "autoint+"},
        "pytorch-fm": {"lr", "fm", "fnn", "deepfm", "afm", "autoint+"}}
+VARIANT_MODELS = {"peer-sizes": {"autoint", "autoint+"}}   # variants that change only some models
+# Equal-work rows, compared only with each other: AutoInt at DeepCTR-Torch's attention width (2 x 8) on
+# both sides, and DeepCTR-Torch seeing the binned numeric fields as sparse fields, as ctrkit does.
+EQUAL_WORK = {"ctrkit+peer_sizes", "deepctr-torch+binned"}
 
 
 def peers_python() -> str:
@@ -126,25 +130,6 @@ def matmul_rates() -> Dict[str, float]:
     return rates
 
 
-def step_flops(model_name: str, dataset: str, batch: int) -> float:
-    """FLOPs of one training step (forward + backward) of the ctrkit model on a batch of ``dataset``."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from ctrkit.data import BatchLoader
-    from ctrkit.data.datasets import adult, prepare, synthetic
-    from ctrkit.models import build_model
-
-    sys.path.insert(0, HERE)
-    from run_ctrkit import OPTIONS
-    prepared = prepare(adult.load() if dataset == "adult" else synthetic.load(2 * batch, seed=0))
-    model = build_model(model_name, prepared.processor.feature_map(), embedding_dim=16, **OPTIONS[model_name])
-    b = next(iter(BatchLoader(prepared.splits["train"], batch)))
-    with FlopCounterMode(display=False) as counter:
-        torch.nn.functional.binary_cross_entropy_with_logits(model(b), b.label).backward()
-    return float(counter.get_total_flops())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default="synthetic,adult")
@@ -152,7 +137,9 @@ def main() -> None:
     parser.add_argument("--valid-rows", type=int, default=200_000, help="synthetic valid rows")
     parser.add_argument("--models", default="lr,fm,fnn,deepfm,afm,autoint,autoint+,fignn")
     parser.add_argument("--libraries", default="ctrkit,deepctr-torch,pytorch-fm")
-    parser.add_argument("--variants", default="bf16", help="extra ctrkit runs: sparse, bf16 (comma-separated)")
+    parser.add_argument("--variants", default="bf16,peer-sizes",
+                        help="extra ctrkit runs (comma-separated): sparse, bf16, raw-numeric, peer-sizes "
+                             "(AutoInt at DeepCTR-Torch's attention width, 2 heads x 8)")
     parser.add_argument("--merge", action="store_true",
                         help="keep results.json's rows for (dataset, library, model) triples not run now (same data size)")
     args = parser.parse_args()
@@ -165,15 +152,19 @@ def main() -> None:
         for model in args.models.split(","):
             runs = [(lib, []) for lib in args.libraries.split(",") if model in HAS[lib]]
             if "ctrkit" in args.libraries:
-                runs += [("ctrkit", [f"--{v}"]) for v in args.variants.split(",") if v]
+                runs += [("ctrkit", [f"--{v}"]) for v in args.variants.split(",")
+                         if v and model in VARIANT_MODELS.get(v, HAS["ctrkit"])]
+            if ("peer-sizes" in args.variants.split(",") and model in VARIANT_MODELS["peer-sizes"]
+                    and "deepctr-torch" in args.libraries):
+                runs.append(("deepctr-torch", ["--binned-numeric"]))
             for library, extra in runs:
                 r = run(library, model, dataset, paths, extra)
                 if r is None:
                     continue
-                if r["library"].startswith("ctrkit"):
-                    flops = step_flops(model, dataset, batch)
-                    r["step_gflop"] = flops / 1e9
-                    r["matmul_fraction"] = flops / batch * r["train_samples_per_second"] / (rates["float32"] * 1e9)
+                if "step_flops" in r:   # counted by the ctrkit runner on its first batch
+                    r["step_gflop"] = r["step_flops"] / 1e9
+                    r["matmul_fraction"] = (r["step_flops"] / batch * r["train_samples_per_second"]
+                                            / (rates["float32"] * 1e9))
                 results.append(r)
                 with open(os.path.join(HERE, "results.partial.json"), "w") as fh:   # survives a kill
                     json.dump(results, fh, indent=1)
@@ -242,7 +233,8 @@ def write_results(results: List[dict], rates: Dict[str, float], args: argparse.N
         for model in sorted(dict.fromkeys(r["model"] for r in subset), key=MODEL_ORDER.index):
             rows = [r for r in subset if r["model"] == model]
             peers = [r for r in rows if not r["library"].startswith("ctrkit")]
-            lines += [_row(r, peers) for r in rows]
+            lines += [_row(r, [p for p in peers if (p["library"] in EQUAL_WORK) == (r["library"] in EQUAL_WORK)])
+                      for r in rows]
         lines.append("")
     text = "\n".join(lines)
     path = os.path.join(HERE, "RESULTS.md")

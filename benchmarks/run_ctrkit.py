@@ -1,14 +1,17 @@
 """ctrkit side of benchmarks/compare.py: preprocess the CSVs, train one epoch, predict valid."""
 from __future__ import annotations
 
+import copy
 import os
 import sys
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import AFM_ATTENTION, AUTOINT, EMBED_DIM, LR, MLP, Timer, report, runner_args, scores, warm_up_torch  # noqa: E402
+from bench_util import AFM_ATTENTION, AUTOINT, BINS, EMBED_DIM, LR, MLP, Timer, report, runner_args, scores, warm_up_torch  # noqa: E402
 
+from ctrkit.data import BatchLoader  # noqa: E402
 from ctrkit.features import FeatureSpec, Processor, Schema  # noqa: E402
 from ctrkit.models import build_model  # noqa: E402
 from ctrkit.train import Trainer  # noqa: E402
@@ -24,25 +27,39 @@ OPTIONS = {
                  "dnn_units": MLP},
     "fignn": {"gnn_layers": 3},
 }
+# DeepCTR-Torch's AutoInt ties the attention width to the embedding size: 2 heads x 8 here.
+PEER_SIZES = {"autoint": {"attention_dim": EMBED_DIM // AUTOINT["heads"]},
+              "autoint+": {"attention_dim": EMBED_DIM // AUTOINT["heads"]}}
+
+
+def step_flops(model: torch.nn.Module, batch) -> float:
+    """FLOPs of one training step (forward + backward) on ``batch``, counted on a copy of the model
+    (the model, its gradients and the random state stay untouched)."""
+    probe = copy.deepcopy(model)
+    with torch.random.fork_rng(), FlopCounterMode(display=False) as counter:
+        torch.nn.functional.binary_cross_entropy_with_logits(probe(batch), batch.label).backward()
+    return float(counter.get_total_flops())
 
 
 def main() -> None:
-    args = runner_args("--sparse", "--bf16", "--raw-numeric")   # SparseAdam; bf16 autocast; numeric as x·v
+    # SparseAdam; bf16 autocast; numeric as x·v; AutoInt at DeepCTR-Torch's attention width
+    args = runner_args("--sparse", "--bf16", "--raw-numeric", "--peer-sizes")
     torch.manual_seed(0)
     timer = Timer()
-    # The synthetic counts are log-scaled and cut into 32 quantile bins (like the peers' discretised
+    # The synthetic counts are log-scaled and cut into BINS (32) quantile bins (like the peers' discretised
     # or label-encoded input); --raw-numeric keeps them as values times a learned vector, as Adult's
     # numeric fields always are (log-scaled where heavy-tailed, as in ctrkit's Adult schema).
-    buckets = None if args.raw_numeric or args.dataset == "adult" else 32
+    buckets = None if args.raw_numeric or args.dataset == "adult" else BINS
     log = (lambda c: c.startswith("capital")) if args.dataset == "adult" else (lambda c: True)
     schema = Schema(fields=[FeatureSpec(name=c, type="numeric", log=log(c), buckets=buckets) for c in args.numeric]
                     + [FeatureSpec(name=c, type="categorical") for c in args.categorical], label="label")
     with timer("preprocess"):
-        proc = Processor(schema).fit(args.train)
-        train = proc.transform(args.train)
+        proc = Processor(schema)
+        train = proc.fit_transform(args.train)
         valid = proc.transform(args.valid)
-    model = build_model(args.model, proc.feature_map(), embedding_dim=EMBED_DIM, sparse=args.sparse,
-                        **OPTIONS[args.model])
+    options = {**OPTIONS[args.model], **(PEER_SIZES.get(args.model, {}) if args.peer_sizes else {})}
+    model = build_model(args.model, proc.feature_map(), embedding_dim=EMBED_DIM, sparse=args.sparse, **options)
+    flops = step_flops(model, next(iter(BatchLoader(train, args.batch_size, shuffle="none"))))
     trainer = Trainer(model, epochs=args.epochs, batch_size=args.batch_size, lr=LR, progress=False,
                       bf16=args.bf16, patience=args.patience)
     warm_up_torch()
@@ -51,10 +68,11 @@ def main() -> None:
     timer.seconds["train"] = sum(row["seconds"] for row in history)   # excludes the evaluations
     with timer("predict"):
         p = predict(model, valid, bf16=args.bf16)
-    variant = "".join(f"+{k}" for k in ("sparse", "bf16", "raw_numeric") if getattr(args, k))
+    variant = "".join(f"+{k}" for k in ("sparse", "bf16", "raw_numeric", "peer_sizes") if getattr(args, k))
     report({"library": "ctrkit" + variant,
             "model": args.model, "rows": len(train), "valid_rows": len(valid), "epochs": trainer.epoch,
-            **timer.seconds, "train_samples_per_second": len(train) * trainer.epoch / timer.seconds["train"],
+            "step_flops": flops, **timer.seconds,
+            "train_samples_per_second": len(train) * trainer.epoch / timer.seconds["train"],
             "predict_samples_per_second": len(valid) / timer.seconds["predict"], **scores(valid.label, p)})
 
 

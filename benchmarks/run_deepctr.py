@@ -10,20 +10,29 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import AFM_ATTENTION, AUTOINT, EMBED_DIM, LR, MLP, Timer, fit_peer, report, runner_args, scores, warm_up_torch  # noqa: E402
+from bench_util import AFM_ATTENTION, AUTOINT, BINS, EMBED_DIM, LR, MLP, Timer, fit_peer, report, runner_args, scores, warm_up_torch  # noqa: E402
 
 
-def preprocess(train_path: str, valid_path: str, numeric, categorical):
+def preprocess(train_path: str, valid_path: str, numeric, categorical, binned: bool = False):
+    """The README's path; ``binned`` first cuts each numeric column into BINS quantile bins of the
+    training rows (missing: a bin of its own) and makes it one more sparse field, as ctrkit's synthetic
+    runs see them (ctrkit bins log-scaled counts: the same quantile bins, the log being monotone)."""
     from sklearn.preprocessing import LabelEncoder, MinMaxScaler
     train, valid = pd.read_csv(train_path), pd.read_csv(valid_path)
     n_train = len(train)
     data = pd.concat([train, valid], ignore_index=True)
+    if binned:
+        for c in numeric:
+            edges = np.unique(np.nanquantile(train[c].to_numpy(dtype=float), np.linspace(0, 1, BINS + 1)[1:-1]))
+            data[c] = np.where(data[c].isna(), -1, np.searchsorted(edges, data[c].to_numpy(dtype=float), side="right"))
+        categorical, numeric = categorical + numeric, []
     data[categorical] = data[categorical].fillna("-1")
     data[numeric] = data[numeric].fillna(0)
     for c in categorical:
         data[c] = LabelEncoder().fit_transform(data[c])
-    data[numeric] = MinMaxScaler(feature_range=(0, 1)).fit_transform(data[numeric])
-    return data.iloc[:n_train], data.iloc[n_train:], data
+    if numeric:
+        data[numeric] = MinMaxScaler(feature_range=(0, 1)).fit_transform(data[numeric])
+    return data.iloc[:n_train], data.iloc[n_train:], data, numeric, categorical
 
 
 def build(name: str, data: pd.DataFrame, numeric, categorical):
@@ -51,12 +60,13 @@ def build(name: str, data: pd.DataFrame, numeric, categorical):
 
 
 def main() -> None:
-    args = runner_args()
+    args = runner_args("--binned-numeric")   # numeric fields as quantile-bin sparse fields (equal-work rows)
     torch.manual_seed(0)
     timer = Timer()
     with timer("preprocess"):
-        train, valid, data = preprocess(args.train, args.valid, args.numeric, args.categorical)
-    model, columns = build(args.model, data, args.numeric, args.categorical)
+        train, valid, data, numeric, categorical = preprocess(args.train, args.valid, args.numeric,
+                                                              args.categorical, args.binned_numeric)
+    model, columns = build(args.model, data, numeric, categorical)
     names = [c.name for c in columns]
     model.compile(torch.optim.Adam(model.parameters(), lr=LR), "binary_crossentropy")
     x_train = {n: train[n].values for n in names}
@@ -74,7 +84,7 @@ def main() -> None:
     epochs = len(aucs) or args.epochs
     with timer("predict"):
         p = predict()
-    report({"library": "deepctr-torch", "model": args.model, "rows": len(train), "valid_rows": len(valid),
+    report({"library": "deepctr-torch" + ("+binned" if args.binned_numeric else ""), "model": args.model, "rows": len(train), "valid_rows": len(valid),
             "epochs": epochs, **timer.seconds, "train_samples_per_second": len(train) * epochs / timer.seconds["train"],
             "predict_samples_per_second": len(valid) / timer.seconds["predict"],
             **scores(y_valid, p)})

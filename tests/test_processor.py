@@ -5,6 +5,7 @@ import pyarrow as pa
 import pytest
 
 from ctrkit import FeatureSpec, Processor, Schema
+from ctrkit.errors import DataError
 
 
 def table(**cols):
@@ -177,3 +178,55 @@ def test_pretrained_vectors_align_with_vocabulary(tmp_path):
     np.testing.assert_array_equal(matrix[3], 0)              # fig has no vector
     np.testing.assert_array_equal(matrix[4], vectors[0])     # apple
     assert found.tolist() == [False, False, True, False, True, True, True]
+
+
+def test_fit_transform_equals_fit_then_transform(tmp_path):
+    """One read (dictionary codes kept from the counting pass) gives exactly the two-pass arrays and
+    state: missing tokens, min_count, shared blocks, sequences, pretrained keys, bins, many chunks."""
+    rng = np.random.default_rng(3)
+    n = 2500
+    (tmp_path / "keys.txt").write_text("k0\nzz-only-pretrained\nk3\n")
+    np.save(tmp_path / "vec.npy", np.ones((3, 4), np.float32))
+    tokens = [f"k{i}" for i in range(40)] + ["?", ""]
+    path = tmp_path / "d.csv"
+    pa.csv.write_csv(table(
+        c=rng.choice(tokens, n, p=np.r_[np.full(40, 0.024), 0.02, 0.02]).tolist(),
+        d=rng.choice(["x", "y", "z", "k5"], n).tolist(),
+        s=["|".join(rng.choice(["k1", "k7", "k39", "new", "-"], rng.integers(0, 6))) for _ in range(n)],
+        q=rng.exponential(size=n).round(4),
+        w=[None if r < 0.1 else round(v, 3) for r, v in zip(rng.random(n), rng.normal(size=n))],
+        y=rng.integers(0, 2, n)), str(path))
+    schema = Schema(fields=[
+        FeatureSpec("c", "categorical", min_count=60, missing=["?"], pretrained=str(tmp_path / "vec.npy"),
+                    pretrained_keys=str(tmp_path / "keys.txt")),
+        FeatureSpec("d", "categorical", share_embedding="c"),
+        FeatureSpec("s", "sequence", separator="|", missing=["-"], share_embedding="c", max_len=3),
+        FeatureSpec("q", "numeric", buckets=9), FeatureSpec("w", "numeric"),
+    ], label="y")
+    options = {"chunk_rows": 300, "block_bytes": 4096}
+    two_pass = Processor(schema).fit(str(path), **options)
+    expected = two_pass.transform(str(path), **options)
+    one_pass = Processor(schema)
+    got = one_pass.fit_transform(str(path), **options)
+    assert one_pass.to_dict() == two_pass.to_dict()
+    assert "zz-only-pretrained" in one_pass.vocabulary("c") and "?" not in one_pass.vocabulary("c")
+    assert len(set(expected.cat[:, 0].tolist())) > 5               # OOV, missing and tokens all occur
+    for name in ("cat", "num", "seq", "label"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
+    assert got.info == {"source": str(path), "skipped": 0}
+
+
+def test_fit_transform_skips_bad_rows_like_fit_and_transform(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("c,x,y\na,1,0\nb,oops,1\nc,2\na,3,1\nb,4,2\n")
+    schema = Schema.from_columns("y", ["c"], ["x"])
+    one_pass = Processor(schema)
+    got = one_pass.fit_transform(str(path), on_bad_rows="skip")
+    expected = Processor(schema).fit(str(path), on_bad_rows="skip").transform(str(path), on_bad_rows="skip")
+    assert got.cat.tolist() == expected.cat.tolist() and got.label.tolist() == [0.0, 1.0]
+    assert got.info["skipped"] == expected.info["skipped"] == 3    # 'oops', the short line, label 2
+    with pytest.raises(DataError, match="line 4: expected 3 fields"):   # the reader sees it first
+        Processor(schema).fit_transform(str(path))
+    path.write_text("c,x,y\na,1,0\nb,oops,1\n")
+    with pytest.raises(DataError, match="line 3, column 'x': expected a number"):
+        Processor(schema).fit_transform(str(path))

@@ -68,8 +68,8 @@ class CTRClassifier:
             valid_table, _ = self._with_label(*eval_set, label) if isinstance(eval_set, tuple) else \
                 self._with_label(eval_set, None, label)
             train_src, valid_src = table, valid_table
-        self.processor = Processor(schema, seed=self.seed).fit(train_src)
-        train, valid = self.processor.transform(train_src), self.processor.transform(valid_src)
+        self.processor = Processor(schema, seed=self.seed)
+        train, valid = self.processor.fit_transform(train_src), self.processor.transform(valid_src)
         torch.manual_seed(self.seed)
         self.model = build_model(self.model_name, self.processor.feature_map(), **self.model_options)
         self.trainer_ = Trainer(self.model, TrainConfig(seed=self.seed, progress=False, **self.train_options))

@@ -35,18 +35,22 @@ def present(arr: pa.Array, missing_tokens: Sequence[str]) -> pa.Array:
     return mask
 
 
-def count_tokens(arr: pa.Array) -> pa.Table:
-    """A table (token, count) of the non-null values of a string array."""
-    counts = pc.value_counts(pc.drop_null(arr))
-    return pa.table({"token": counts.field("values"), "count": counts.field("counts")})
+def dictionary_codes(arr: pa.Array, missing_tokens: Sequence[str]) -> Tuple[np.ndarray, pa.Array]:
+    """Dictionary-encode a string array: int32 codes into a dictionary of its distinct values, one
+    hash pass over the rows. Code -1 marks a missing value (null, empty or a missing token)."""
+    encoded = pc.dictionary_encode(arr)
+    dictionary = encoded.dictionary
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    absent = ~present(dictionary, missing_tokens).to_numpy(zero_copy_only=False)
+    if absent.any():
+        recode = np.where(absent, np.int32(-1), np.arange(len(dictionary), dtype=np.int32))
+        codes = np.append(recode, np.int32(-1))[codes]
+    return codes, dictionary
 
 
-def merge_counts(tables: List[pa.Table]) -> pa.Table:
-    """Sum counts per token over several (token, count) tables."""
-    if not tables:
-        return pa.table({"token": pa.array([], pa.string()), "count": pa.array([], pa.int64())})
-    merged = pa.concat_tables(tables).group_by("token").aggregate([("count", "sum")])
-    return merged.rename_columns(["token", "count"])
+def count_codes(codes: np.ndarray, size: int) -> np.ndarray:
+    """Occurrences of each dictionary entry ``0..size-1`` among ``codes`` (missing, -1, not counted)."""
+    return np.bincount(codes + 1, minlength=size + 1)[1:]
 
 
 def ordered_vocabulary(counts: pa.Table, min_count: int) -> List[str]:
@@ -56,15 +60,18 @@ def ordered_vocabulary(counts: pa.Table, min_count: int) -> List[str]:
     return kept["token"].take(order).to_pylist()
 
 
-def lookup(arr: pa.Array, vocabulary: pa.Array, ok: pa.Array, offset: int) -> np.ndarray:
-    """Ids in the fused table: ``offset`` for out-of-vocabulary tokens, ``offset + 1`` for missing
-    values (``ok`` False), ``offset + 2 + i`` for ``vocabulary[i]``."""
-    index = pc.index_in(arr, value_set=vocabulary)
-    ids = pc.fill_null(index, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-    ids = ids + np.int32(offset + 2)
-    ids[ids == offset + 1] = offset  # index -1: not in the vocabulary
-    ids[~ok.to_numpy(zero_copy_only=False)] = offset + 1
-    return ids
+def ids_from_codes(codes: np.ndarray, positions: np.ndarray, offset: int) -> np.ndarray:
+    """Ids in the fused table for dictionary ``codes``, given each entry's position in the vocabulary
+    (-1: not in it): ``offset`` for out-of-vocabulary tokens, ``offset + 1`` for missing values
+    (code -1), ``offset + 2 + i`` for the vocabulary's i-th token."""
+    ids = np.where(positions >= 0, positions + (offset + 2), offset).astype(np.int32)
+    return np.append(ids, np.int32(offset + 1))[codes]
+
+
+def vocabulary_positions(tokens: pa.Array, vocabulary: pa.Array) -> np.ndarray:
+    """int32 position of each token in ``vocabulary``, -1 where it is not there."""
+    index = pc.index_in(tokens, value_set=vocabulary)
+    return pc.fill_null(index, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
 
 def parse_numbers(arr: pa.Array, ok: pa.Array) -> Tuple[np.ndarray, Optional[np.ndarray]]:

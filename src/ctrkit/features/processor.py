@@ -21,8 +21,10 @@ import pyarrow.compute as pc
 from ..data.prefetch import prefetched
 from ..data.readers import Chunk, Source, open_source
 from ..data.store import EncodedArrays, write_split
+from ..data.threads import map_threads
 from ..errors import DataError, SchemaError
 from . import columns as C
+from .counts import TokenCounts
 from .feature_map import FeatureMap
 from .spec import FeatureSpec, Schema
 
@@ -59,39 +61,66 @@ class Processor:
         """Learn vocabularies, scalers, bins and sequence lengths from the training rows."""
         source = open_source(data, on_bad_rows=on_bad_rows, **read_options)
         self._check_columns(source, require_label=False)
-        counts: Dict[str, List[pa.Table]] = {}
+        self._learn(source, on_bad_rows, with_label=False, keep=False)
+        return self
+
+    def fit_transform(self, data: Any, on_bad_rows: str = "error", **read_options: Any) -> EncodedArrays:
+        """``fit`` on ``data`` and return it encoded, equal to ``fit(data).transform(data)`` but in one
+        read: each chunk is parsed and dictionary-encoded once, and its codes become ids when the
+        vocabularies are known. The label column is required."""
+        source = open_source(data, on_bad_rows=on_bad_rows, **read_options)
+        with_label = self._check_columns(source, require_label=True)
+        counts, kept = self._learn(source, on_bad_rows, with_label, keep=True)
+        positions: Dict[str, List[np.ndarray]] = {}
+        for f in self._table_fields():
+            owner = f.share_embedding or f.name
+            if owner not in positions:
+                positions[owner] = counts[owner].slot_positions(self._vocabulary(f))
+        out = self._empty_block(self.fit_rows, with_label)
+        row = 0
+        while kept:
+            coded, slots = kept.pop(0)   # frees each chunk's codes once encoded
+            self._encode_into(coded, {name: positions[self._owner(name)][slot] for name, slot in slots.items()},
+                              {k: v[row: row + coded.n] for k, v in out.items()})
+            row += coded.n
+        return EncodedArrays(out["cat"], out["num"], out["seq"], out.get("label"),
+                             {"source": source.name, "skipped": self.fit_skipped})
+
+    def _learn(self, source: Source, on_bad_rows: str, with_label: bool, keep: bool
+               ) -> Tuple[Dict[str, TokenCounts], List[Tuple["_CodedChunk", Dict[str, int]]]]:
+        """One pass over ``source`` that fits the state. Returns the token counts per vocabulary and,
+        with ``keep``, every chunk's codes with its slot in those counts (else they are compacted)."""
+        counts: Dict[str, TokenCounts] = {}
         numeric: Dict[str, _Moments] = {}
         max_len: Dict[str, int] = {}
+        kept: List[Tuple[_CodedChunk, Dict[str, int]]] = []
         self.fit_rows = self.fit_skipped = 0
         for n_chunk, chunk in enumerate(prefetched(source.chunks())):
-            parsed = self._parse(chunk, source, on_bad_rows, with_label=False)
-            batch = parsed.batch
-            self.fit_skipped += parsed.skipped
-            self.fit_rows += batch.num_rows
+            coded = self._code(self._parse(chunk, source, on_bad_rows, with_label))
+            self.fit_skipped += coded.skipped
+            self.fit_rows += coded.n
             for f in self.schema.fields:
-                arr = batch.column(f.column)
                 if f.type == "numeric":
                     keep_sample = bool(f.buckets) and f.bucketing == "quantile"
-                    numeric.setdefault(f.name, _Moments(self.seed, keep_sample)).update(parsed.numeric[f.name])
-                    continue
-                owner = f.share_embedding or f.name
-                if f.type == "categorical":
-                    strings = C.as_strings(arr)
-                    tokens = pc.filter(strings, C.present(strings, f.missing))
-                else:
-                    tokens, rows = C.split_sequences(C.as_strings(arr), f.separator, f.missing)
-                    if len(rows):
-                        max_len[f.name] = max(max_len.get(f.name, 0), int(C.sequence_lengths(rows, batch.num_rows).max()))
-                counts.setdefault(owner, []).append(C.count_tokens(tokens))
-                if (n_chunk + 1) % _COMPACT_EVERY == 0:
-                    counts[owner] = [C.merge_counts(counts[owner])]
+                    numeric.setdefault(f.name, _Moments(self.seed, keep_sample)).update(coded.numeric[f.name])
+            slots = {}
+            for name, fc in coded.fields.items():
+                tally = counts.setdefault(self._owner(name), TokenCounts())
+                slots[name] = tally.add(fc.dictionary, C.count_codes(fc.codes, len(fc.dictionary)))
+                if fc.rows is not None and len(fc.rows):
+                    max_len[name] = max(max_len.get(name, 0), int(C.sequence_lengths(fc.rows, coded.n).max()))
+            if keep:
+                kept.append((coded, slots))
+            elif (n_chunk + 1) % _COMPACT_EVERY == 0:
+                for tally in counts.values():
+                    tally.compact()
         self.fit_skipped += source.skipped
         if self.fit_rows == 0:
             raise DataError("no rows to fit on", source=source.name)
         self._build_state(counts, numeric, max_len)
-        return self
+        return counts, kept
 
-    def _build_state(self, counts: Dict[str, List[pa.Table]], numeric: Dict[str, "_Moments"],
+    def _build_state(self, counts: Dict[str, TokenCounts], numeric: Dict[str, "_Moments"],
                      max_len: Dict[str, int]) -> None:
         state: Dict[str, Dict[str, Any]] = {}
         offset = 1
@@ -105,7 +134,7 @@ class Processor:
                     offset += st["size"]
                 state[f.name] = st
             elif not f.share_embedding:
-                vocab = C.ordered_vocabulary(C.merge_counts(counts.get(f.name, [])), f.min_count)
+                vocab = C.ordered_vocabulary(counts.get(f.name, TokenCounts()).table(), f.min_count)
                 if f.pretrained_keys:
                     known = set(vocab)
                     vocab += [k for k in _read_keys(f.pretrained_keys) if k not in known]
@@ -120,8 +149,16 @@ class Processor:
         self.state, self.vocab_size = state, offset
         self._vocab_arrays = {}
 
+    def _owner(self, name: str) -> str:
+        """The field whose vocabulary (and block of the table) ``name`` uses."""
+        return self.schema[name].share_embedding or name
+
+    def _table_fields(self) -> List[FeatureSpec]:
+        """Fields with a vocabulary: categorical and sequence."""
+        return [f for f in self.schema.fields if f.type != "numeric"]
+
     def _vocabulary(self, f: FeatureSpec) -> pa.Array:
-        owner = f.share_embedding or f.name
+        owner = self._owner(f.name)
         if owner not in self._vocab_arrays:
             self._vocab_arrays[owner] = pa.array(self.state[owner]["vocab"], pa.string())
         return self._vocab_arrays[owner]
@@ -132,11 +169,7 @@ class Processor:
         """Encode all rows of ``data`` into arrays in memory."""
         source = open_source(data, on_bad_rows=on_bad_rows, **read_options)
         blocks = list(self.encode_chunks(source, on_bad_rows, require_label))
-        if not blocks:
-            raise DataError("no rows to encode", source=source.name)
-        merged = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
-        return EncodedArrays(merged["cat"], merged["num"], merged["seq"], merged.get("label"),
-                             {"source": source.name, "skipped": source.skipped + self._skipped})
+        return _merged_blocks(blocks, source.name, source.skipped + self._skipped)
 
     def transform_to(self, data: Any, folder: str, on_bad_rows: str = "error", require_label: bool = True,
                      **read_options: Any) -> int:
@@ -161,41 +194,64 @@ class Processor:
         with_label = self._check_columns(source, require_label and not ignore_label) and not ignore_label
         self._skipped = 0
         for chunk in prefetched(source.chunks()):
-            parsed = self._parse(chunk, source, on_bad_rows, with_label)
-            self._skipped += parsed.skipped
-            if parsed.batch.num_rows == 0:
+            coded = self._code(self._parse(chunk, source, on_bad_rows, with_label))
+            self._skipped += coded.skipped
+            if coded.n == 0:
                 continue
-            block = self._encode_features(parsed)
-            if parsed.label is not None:
-                block["label"] = parsed.label.astype(np.float32)
+            positions = {name: C.vocabulary_positions(fc.dictionary, self._vocabulary(self.schema[name]))
+                         for name, fc in coded.fields.items()}
+            block = self._empty_block(coded.n, coded.label is not None)
+            self._encode_into(coded, positions, block)
             yield chunk, block
 
-    def _encode_features(self, parsed: "_ParsedChunk") -> Dict[str, np.ndarray]:
-        batch = parsed.batch
-        n = batch.num_rows
-        cat_fields = self.schema.fields_of("categorical")
-        num_fields = self.schema.fields_of("numeric")
+    def _code(self, parsed: "_ParsedChunk") -> "_CodedChunk":
+        """A parsed chunk with its table-backed fields dictionary-encoded (one hash pass per column)."""
+        def code(f: FeatureSpec) -> _FieldCodes:
+            strings = C.as_strings(parsed.batch.column(f.column))
+            if f.type == "categorical":
+                return _FieldCodes(*C.dictionary_codes(strings, f.missing))
+            tokens, rows = C.split_sequences(strings, f.separator, f.missing)
+            return _FieldCodes(*C.dictionary_codes(tokens, ()), rows=rows)
+
+        fields = self._table_fields()
+        return _CodedChunk(parsed.batch.num_rows, parsed.numeric, parsed.label,
+                           dict(zip([f.name for f in fields], map_threads(code, fields))), parsed.skipped)
+
+    def _empty_block(self, n: int, with_label: bool) -> Dict[str, np.ndarray]:
+        """Arrays for ``n`` encoded rows: cat int32 [n, n_cat], num float32 [n, n_num], seq int32
+        [n, n_seq, L] (zero-padded) and, ``with_label``, label float32 [n]."""
         seq_fields = self.schema.fields_of("sequence")
-        cat = np.empty((n, len(cat_fields)), dtype=np.int32)
-        num = np.empty((n, len(num_fields)), dtype=np.float32)
         max_len = max([self.state[f.name]["max_len"] for f in seq_fields], default=0)
-        seq = np.zeros((n, len(seq_fields), max_len), dtype=np.int32)
-        for j, f in enumerate(cat_fields):
-            arr = batch.column(f.column)
+        block = {"cat": np.empty((n, len(self.schema.fields_of("categorical"))), dtype=np.int32),
+                 "num": np.empty((n, len(self.schema.fields_of("numeric"))), dtype=np.float32),
+                 "seq": np.zeros((n, len(seq_fields), max_len), dtype=np.int32)}
+        if with_label:
+            block["label"] = np.empty(n, dtype=np.float32)
+        return block
+
+    def _encode_into(self, coded: "_CodedChunk", positions: Dict[str, np.ndarray],
+                     block: Dict[str, np.ndarray]) -> None:
+        """Write the chunk's rows into ``block`` (see ``_empty_block``); ``positions[name]`` gives each
+        dictionary entry of a table-backed field its position in the vocabulary (-1: out of it)."""
+        def cat_column(f: FeatureSpec) -> np.ndarray:
             if f.type == "numeric":
-                cat[:, j] = self._bucketize(f, parsed.numeric[f.name])
-            else:
-                strings = C.as_strings(arr)
-                cat[:, j] = C.lookup(strings, self._vocabulary(f), C.present(strings, f.missing),
-                                     self.state[f.name]["offset"])
-        for j, f in enumerate(num_fields):
-            num[:, j] = self._scale(f, parsed.numeric[f.name])
-        for j, f in enumerate(seq_fields):
-            st = self.state[f.name]
-            tokens, rows = C.split_sequences(C.as_strings(batch.column(f.column)), f.separator, f.missing)
-            ids = C.lookup(tokens, self._vocabulary(f), pa.array(np.ones(len(tokens), bool)), st["offset"])
-            seq[:, j, : st["max_len"]] = C.pad_sequences(ids, rows, n, st["max_len"])
-        return {"cat": cat, "num": num, "seq": seq}
+                return self._bucketize(f, coded.numeric[f.name])
+            return C.ids_from_codes(coded.fields[f.name].codes, positions[f.name], self.state[f.name]["offset"])
+
+        def seq_column(f: FeatureSpec) -> np.ndarray:
+            st, fc = self.state[f.name], coded.fields[f.name]
+            ids = C.ids_from_codes(fc.codes, positions[f.name], st["offset"])
+            return C.pad_sequences(ids, fc.rows, coded.n, st["max_len"])
+
+        for j, column in enumerate(map_threads(cat_column, self.schema.fields_of("categorical"))):
+            block["cat"][:, j] = column
+        for j, f in enumerate(self.schema.fields_of("numeric")):
+            block["num"][:, j] = self._scale(f, coded.numeric[f.name])
+        for j, (f, column) in enumerate(zip(self.schema.fields_of("sequence"),
+                                            map_threads(seq_column, self.schema.fields_of("sequence")))):
+            block["seq"][:, j, : self.state[f.name]["max_len"]] = column
+        if "label" in block:
+            block["label"][:] = coded.label
 
     def _scale(self, f: FeatureSpec, values: np.ndarray) -> np.ndarray:
         """Missing (NaN) → ``fill`` (given in raw units), then the field's scaler."""
@@ -242,12 +298,16 @@ class Processor:
         batch, drop = chunk.batch, None
         numeric: Dict[str, np.ndarray] = {}
         checks = []
-        for f in self.schema.fields:
-            if f.type == "numeric":
-                arr = batch.column(f.column)
-                values, bad = C.parse_numbers(arr, C.present(arr, f.missing))
-                numeric[f.name] = _log(values) if f.log else values
-                checks.append((f.column, arr, bad, f"a number (field {f.name!r})"))
+
+        def parse(f: FeatureSpec) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+            arr = batch.column(f.column)
+            values, bad = C.parse_numbers(arr, C.present(arr, f.missing))
+            return (_log(values) if f.log else values), bad
+
+        numeric_fields = [f for f in self.schema.fields if f.type == "numeric"]
+        for f, (values, bad) in zip(numeric_fields, map_threads(parse, numeric_fields)):
+            numeric[f.name] = values
+            checks.append((f.column, batch.column(f.column), bad, f"a number (field {f.name!r})"))
         label = None
         if with_label:
             label, bad, expected = self._label_values(batch)
@@ -367,7 +427,8 @@ class Processor:
 
 def _log(values: np.ndarray) -> np.ndarray:
     """Signed log: sign(x) * log(1 + |x|), defined for negative counts too."""
-    return np.sign(values) * np.log1p(np.abs(values))
+    out = np.log1p(np.abs(values))
+    return np.copysign(out, values, out=out if np.ndim(out) else None)
 
 
 def _read_keys(path: str) -> List[str]:
@@ -378,11 +439,39 @@ def _read_keys(path: str) -> List[str]:
         return [line.rstrip("\n\r") for line in fh]
 
 
+def _merged_blocks(blocks: List[Dict[str, np.ndarray]], source: str, skipped: int) -> EncodedArrays:
+    """Encoded chunks joined into one split in memory."""
+    if not blocks:
+        raise DataError("no rows to encode", source=source)
+    merged = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+    return EncodedArrays(merged["cat"], merged["num"], merged["seq"], merged.get("label"),
+                         {"source": source, "skipped": skipped})
+
+
 @dataclass
 class _ParsedChunk:
     batch: pa.RecordBatch
     numeric: Dict[str, np.ndarray]
     label: Optional[np.ndarray]
+    skipped: int
+
+
+@dataclass
+class _FieldCodes:
+    """A table-backed field of a chunk: dictionary codes (-1: missing) per row, or per token of a
+    sequence field with ``rows`` giving each token's row."""
+    codes: np.ndarray
+    dictionary: pa.Array
+    rows: Optional[np.ndarray] = None
+
+
+@dataclass
+class _CodedChunk:
+    """A chunk ready to encode: row count, parsed numeric fields, label, codes of the other fields."""
+    n: int
+    numeric: Dict[str, np.ndarray]
+    label: Optional[np.ndarray]
+    fields: Dict[str, _FieldCodes]
     skipped: int
 
 
@@ -412,8 +501,13 @@ class _Moments:
         self.min, self.max = min(self.min, float(finite.min())), max(self.max, float(finite.max()))
         if not self.keep_sample:
             return
-        # Reservoir by random keys: the QUANTILE_SAMPLE smallest keys are a uniform sample.
-        keys = np.concatenate([self._keys, self._rng.random(n_b)])
+        # Reservoir by random keys: the QUANTILE_SAMPLE smallest keys are a uniform sample. Once it
+        # is full, only new keys below its largest can enter.
+        new_keys = self._rng.random(n_b)
+        if len(self._keys) == QUANTILE_SAMPLE:
+            enter = new_keys < self._keys.max()
+            new_keys, finite = new_keys[enter], finite[enter]
+        keys = np.concatenate([self._keys, new_keys])
         sample = np.concatenate([self._sample, finite])
         if len(keys) > QUANTILE_SAMPLE:
             top = np.argpartition(keys, QUANTILE_SAMPLE)[:QUANTILE_SAMPLE]

@@ -48,11 +48,13 @@ class PreparedDataset:
 def prepare(raw: RawDataset, folder: Optional[str] = None, seed: int = 0) -> PreparedDataset:
     """Fit a processor on the train split and encode every split: into ``folder`` (streamed,
     then memory-mapped) or, without a folder, in memory."""
-    processor = Processor(raw.schema, seed=seed).fit(raw.splits["train"])
+    processor = Processor(raw.schema, seed=seed)
     info = {"name": raw.name, **raw.info}
     if folder is None:
-        splits = {name: processor.transform(src) for name, src in raw.splits.items()}
+        splits = {"train": processor.fit_transform(raw.splits["train"])}
+        splits.update({name: processor.transform(src) for name, src in raw.splits.items() if name != "train"})
         return PreparedDataset(processor, splits, info)
+    processor.fit(raw.splits["train"])
     os.makedirs(folder, exist_ok=True)
     for name, src in raw.splits.items():
         processor.transform_to(src, os.path.join(folder, name))

@@ -1,0 +1,24 @@
+"""Run independent per-column work on a shared pool of threads (Arrow and most NumPy kernels
+release the GIL, so columns of a chunk are encoded in parallel)."""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, List, Optional, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+_POOL: Optional[ThreadPoolExecutor] = None
+
+
+def map_threads(fn: Callable[[T], R], items: Iterable[T]) -> List[R]:
+    """``[fn(x) for x in items]``, computed on up to one thread per core; results keep the order and
+    the first exception (in order) is re-raised."""
+    global _POOL
+    items = list(items)
+    workers = os.cpu_count() or 1
+    if workers == 1 or len(items) < 2:
+        return [fn(x) for x in items]
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ctrkit-columns")
+    return list(_POOL.map(fn, items))
