@@ -19,7 +19,8 @@ from ctrkit.train.trainer import predict  # noqa: E402
 
 OPTIONS = {
     "lr": {}, "fm": {},
-    "fnn": {"dnn_units": MLP, "use_first_order": False},
+    # FNN's one peer, pytorch-fm, puts BatchNorm in its MLP: the same architecture here
+    "fnn": {"dnn_units": MLP, "use_first_order": False, "batch_norm": True},
     "deepfm": {"dnn_units": MLP},
     "afm": {"attention_dim": AFM_ATTENTION},
     "autoint": {"attention_layers": AUTOINT["layers"], "heads": AUTOINT["heads"], "attention_dim": AUTOINT["dim"]},

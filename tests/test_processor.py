@@ -203,7 +203,10 @@ def test_fit_transform_equals_fit_then_transform(tmp_path):
         FeatureSpec("s", "sequence", separator="|", missing=["-"], share_embedding="c", max_len=3),
         FeatureSpec("q", "numeric", buckets=9), FeatureSpec("w", "numeric"),
     ], label="y")
-    options = {"chunk_rows": 300, "block_bytes": 4096}
+    options = {"chunk_rows": 200, "block_bytes": 4096}
+    from ctrkit.data import open_source
+    from ctrkit.features.processor import _COMPACT_EVERY
+    assert len(list(open_source(str(path), **options).chunks())) > _COMPACT_EVERY   # fit compacts its counts
     two_pass = Processor(schema).fit(str(path), **options)
     expected = two_pass.transform(str(path), **options)
     one_pass = Processor(schema)

@@ -102,6 +102,18 @@ def test_libsvm_ragged_and_malformed(tmp_path):
         read(LibsvmSource(str(malformed)))
 
 
+def test_map_threads_keeps_order_and_raises_the_first_error():
+    from ctrkit.data.threads import map_threads
+    assert map_threads(lambda x: x * x, range(40)) == [x * x for x in range(40)]
+
+    def fail_on(x):
+        if x in (5, 9):
+            raise DataError(f"bad column {x}", source="x.csv")
+        return x
+    with pytest.raises(DataError, match="bad column 5"):
+        map_threads(fail_on, range(12))
+
+
 def test_prefetched_keeps_order_raises_in_place_and_stops_early():
     import threading
 

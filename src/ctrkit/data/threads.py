@@ -16,7 +16,7 @@ def map_threads(fn: Callable[[T], R], items: Iterable[T]) -> List[R]:
     the first exception (in order) is re-raised."""
     global _POOL
     items = list(items)
-    workers = os.cpu_count() or 1
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if workers == 1 or len(items) < 2:
         return [fn(x) for x in items]
     if _POOL is None:

@@ -73,9 +73,8 @@ class Processor:
         counts, kept = self._learn(source, on_bad_rows, with_label, keep=True)
         positions: Dict[str, List[np.ndarray]] = {}
         for f in self._table_fields():
-            owner = f.share_embedding or f.name
-            if owner not in positions:
-                positions[owner] = counts[owner].slot_positions(self._vocabulary(f))
+            if self._owner(f.name) not in positions:
+                positions[self._owner(f.name)] = counts[self._owner(f.name)].slot_positions(self._vocabulary(f))
         out = self._empty_block(self.fit_rows, with_label)
         row = 0
         while kept:
