@@ -71,10 +71,8 @@ class Processor:
         source = open_source(data, on_bad_rows=on_bad_rows, **read_options)
         with_label = self._check_columns(source, require_label=True)
         counts, kept = self._learn(source, on_bad_rows, with_label, keep=True)
-        positions: Dict[str, List[np.ndarray]] = {}
-        for f in self._table_fields():
-            if self._owner(f.name) not in positions:
-                positions[self._owner(f.name)] = counts[self._owner(f.name)].slot_positions(self._vocabulary(f))
+        owners = {self._owner(f.name): f for f in self._table_fields()}
+        positions = {owner: counts[owner].slot_positions(self._vocabulary(f)) for owner, f in owners.items()}
         out = self._empty_block(self.fit_rows, with_label)
         row = 0
         while kept:
