@@ -46,3 +46,14 @@ def test_interaction_blocks_stay_float32_under_bf16_autocast():
         assert layer.query(x).dtype == torch.bfloat16          # autocast is on outside the block
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, layer(x.bfloat16().float())[0])
+
+
+def test_cpu_prediction_batches_are_sized_by_embedding_bytes(trained):
+    """Prediction on CPU runs in batches whose embeddings fill about 4 MB, whatever batch size is
+    asked for, and gives the same probabilities as any other batching."""
+    from ctrkit.train.trainer import INFERENCE_BLOCK_BYTES, cpu_inference_rows
+    prepared, model, _ = trained
+    valid = prepared.splits["valid"]
+    fields = model.embedding.num_fields
+    assert cpu_inference_rows(model) == INFERENCE_BLOCK_BYTES // (fields * 8 * 4 + fields * 1 * 4)
+    np.testing.assert_allclose(predict(model, valid, batch_size=7), predict(model, valid), rtol=1e-6, atol=1e-9)
