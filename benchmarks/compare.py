@@ -187,7 +187,8 @@ def _ratio(a: float, b: Optional[float]) -> str:
 def _row(r: dict, peers: List[dict]) -> str:
     """One table row; ratios and the hardware columns only for ctrkit rows."""
     cells = [r["model"], r["library"], str(r.get("epochs", 1)), f"{r['train_samples_per_second']:,.0f}", "",
-             f"{r['predict_samples_per_second']:,.0f}", "", f"{r['auc']:.4f}", "", f"{r['logloss']:.4f}",
+             f"{r['predict_samples_per_second']:,.0f}" + (f" ({r['predict_engine']})" if "predict_engine" in r else ""),
+             "", f"{r['auc']:.4f}", "", f"{r['logloss']:.4f}",
              f"{r['preprocess']:.1f}", "", f"{r['peak_rss_mb']:,.0f}", "", ""]
     if r["library"].startswith("ctrkit"):
         best = lambda key: max((p[key] for p in peers), default=None)  # noqa: E731
@@ -203,7 +204,7 @@ def _row(r: dict, peers: List[dict]) -> str:
 
 NOTES_MARKER = "<!-- analysis: kept as written when compare.py rewrites the tables above -->"
 MODEL_ORDER = ["lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn"]
-HEADER = ("| model | library | epochs | train samples/s | × best peer | predict samples/s | × best peer | valid AUC | "
+HEADER = ("| model | library | epochs | train samples/s | × best peer | predict samples/s (engine) | × best peer | valid AUC | "
           "Δ AUC vs peer | logloss | preprocess s | × slower peer | peak RSS MB | step GFLOP | % of fp32 matmul |")
 
 

@@ -15,7 +15,7 @@ from ctrkit.data import BatchLoader  # noqa: E402
 from ctrkit.features import FeatureSpec, Processor, Schema  # noqa: E402
 from ctrkit.models import build_model  # noqa: E402
 from ctrkit.train import Trainer  # noqa: E402
-from ctrkit.train.trainer import predict  # noqa: E402
+from ctrkit.export import default_engine, predictor  # noqa: E402
 
 OPTIONS = {
     "lr": {}, "fm": {},
@@ -67,14 +67,23 @@ def main() -> None:
     with timer("fit"):
         history = trainer.fit(train, valid if args.patience else None)
     timer.seconds["train"] = sum(row["seconds"] for row in history)   # excludes the evaluations
-    with timer("predict"):
-        p = predict(model, valid, bf16=args.bf16)
+    # Prediction as the API runs it by default (ONNX Runtime or eager torch, see ctrkit.export), and
+    # by each engine; the one-time export is not timed (it happens once per fitted or loaded model).
+    engines = {name: predictor(model, name, args.bf16) for name in ("torch", "onnx") if name == "torch" or not args.bf16}
+    for name, run_predict in engines.items():
+        with timer(f"predict_{name}"):
+            scored = run_predict(valid)
+        if name == default_engine(model, args.bf16):
+            p, timer.seconds["predict"] = scored, timer.seconds[f"predict_{name}"]
     variant = "".join(f"+{k}" for k in ("sparse", "bf16", "raw_numeric", "peer_sizes") if getattr(args, k))
     report({"library": "ctrkit" + variant,
             "model": args.model, "rows": len(train), "valid_rows": len(valid), "epochs": trainer.epoch,
             "step_flops": flops, **timer.seconds,
             "train_samples_per_second": len(train) * trainer.epoch / timer.seconds["train"],
-            "predict_samples_per_second": len(valid) / timer.seconds["predict"], **scores(valid.label, p)})
+            "predict_samples_per_second": len(valid) / timer.seconds["predict"],
+            "predict_engine": default_engine(model, args.bf16),
+            **{f"predict_{name}_samples_per_second": len(valid) / timer.seconds[f"predict_{name}"] for name in engines},
+            **scores(valid.label, p)})
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
 import pyarrow as pa
@@ -14,6 +14,7 @@ from .data.datasets.base import split_table
 from .data.readers import open_source, to_arrow_table
 from .data.store import EncodedArrays
 from .experiment import load_run
+from .export import ENGINES, predictor
 from .features.infer import infer_schema
 from .features.processor import Processor
 from .features.spec import Schema
@@ -21,7 +22,7 @@ from .models import build_model
 from .models.base import model_options
 from .train.checkpoint import save_weights
 from .train.metrics import roc_auc
-from .train.trainer import TrainConfig, Trainer, predict
+from .train.trainer import TrainConfig, Trainer
 
 _LABEL = "__label__"
 
@@ -34,10 +35,15 @@ class CTRClassifier:
     >>> clf.predict_proba(new_df)[:, 1]; clf.score(test_df); clf.save("runs/nb"); CTRClassifier.load("runs/nb")
 
     Keyword options go to the model when the model has them and to ``TrainConfig`` otherwise.
+    ``engine`` picks how predictions run: ``auto`` (ONNX Runtime when installed and the model trains
+    in float32, exported once after fitting), ``onnx`` or ``torch`` (see ``ctrkit.export.predictor``).
     """
 
-    def __init__(self, model: str = "deepfm", seed: int = 0, valid_fraction: float = 0.1, **options: Any) -> None:
-        self.model_name, self.seed, self.valid_fraction = model, seed, valid_fraction
+    def __init__(self, model: str = "deepfm", seed: int = 0, valid_fraction: float = 0.1, engine: str = "auto",
+                 **options: Any) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        self.model_name, self.seed, self.valid_fraction, self.engine = model, seed, valid_fraction, engine
         model_keys = set(model_options(model))
         train_keys = set(TrainConfig.__dataclass_fields__) - {"seed"}
         unknown = sorted(set(options) - model_keys - train_keys)
@@ -48,6 +54,7 @@ class CTRClassifier:
         self.processor: Optional[Processor] = None
         self.model = None
         self.history_ = []
+        self._predict: Optional[Callable[[EncodedArrays], np.ndarray]] = None
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Optional[Sequence] = None, label: Optional[str] = None, eval_set: Any = None,
@@ -74,6 +81,7 @@ class CTRClassifier:
         self.model = build_model(self.model_name, self.processor.feature_map(), **self.model_options)
         self.trainer_ = Trainer(self.model, TrainConfig(seed=self.seed, progress=False, **self.train_options))
         self.history_ = self.trainer_.fit(train, valid)
+        self._predict = None
         return self
 
     @staticmethod
@@ -100,7 +108,9 @@ class CTRClassifier:
         return np.stack([1 - p, p], axis=1)
 
     def _probability(self, encoded: EncodedArrays) -> np.ndarray:
-        return predict(self.model, encoded, bf16=self.train_options.get("bf16", False))
+        if self._predict is None:
+            self._predict = predictor(self.model, self.engine, self.train_options.get("bf16", False))
+        return self._predict(encoded)
 
     def predict(self, X: Any, threshold: float = 0.5) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= threshold).astype(np.int64)
@@ -130,10 +140,10 @@ class CTRClassifier:
             json.dump({"model": self.model_name, "history": self.history_}, fh, indent=1)
 
     @classmethod
-    def load(cls, folder: str) -> "CTRClassifier":
+    def load(cls, folder: str, engine: str = "auto") -> "CTRClassifier":
         run = load_run(folder)
         options = {k: v for k, v in run.config["model"].items() if k != "name"}
-        clf = cls(run.config["model"]["name"], seed=run.config["seed"], **options)
+        clf = cls(run.config["model"]["name"], seed=run.config["seed"], engine=engine, **options)
         clf.processor, clf.model, clf.schema_ = run.processor, run.model, run.processor.schema
         if run.bf16:
             clf.train_options["bf16"] = True

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
@@ -12,6 +13,7 @@ import yaml
 from .data.datasets import DATASETS, RawDataset, load_dataset, prepare
 from .data.readers import open_source
 from .errors import CTRKitError
+from .export import ENGINES
 from .features.infer import infer_schema
 
 
@@ -167,8 +169,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from .predict import predict_file
 
-    rows = predict_file(args.run, args.input, args.output, **_read_options(args))
+    rows = predict_file(args.run, args.input, args.output, args.engine, **_read_options(args))
     print(f"wrote {rows:,} predictions to {args.output}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .experiment import load_run
+    from .export import export_onnx
+
+    out = args.out or os.path.join(args.run, "model.onnx")
+    export_onnx(load_run(args.run).model, out)
+    print(f"wrote {out}")
     return 0
 
 
@@ -266,8 +278,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True)
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True)
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="onnx: ONNX Runtime; torch: eager PyTorch; auto (default): onnx when installed and the "
+                        "run trained in float32")
     _add_read_flags(p)
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="write a run's model as an ONNX graph (encoded arrays in, probability out)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--out", help="the .onnx file (default RUN/model.onnx)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("report", help="write RUN/report.html with PNG plots")
     p.add_argument("--run", required=True)

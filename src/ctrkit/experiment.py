@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import torch
@@ -21,12 +21,13 @@ from .data.datasets.base import split_table
 from .data.readers import open_source
 from .data.store import EncodedArrays
 from .errors import CTRKitError
+from .export import predictor
 from .features.infer import infer_schema
 from .features.processor import Processor
 from .features.spec import Schema
 from .models import FNN, CTRModel, build_model
 from .train.checkpoint import load_weights, save_weights
-from .train.trainer import Trainer, evaluate, predict
+from .train.trainer import Trainer, evaluate
 
 
 def raw_dataset(config: Dict[str, Any]) -> RawDataset:
@@ -135,6 +136,8 @@ class Run:
     config: Dict[str, Any]
     processor: Processor
     model: CTRModel
+    engine: str = "auto"     # prediction engine: auto | onnx | torch (see ctrkit.export.predictor)
+    _predict: Optional[Callable[[EncodedArrays], np.ndarray]] = field(default=None, repr=False)
 
     def evaluate(self, data: Any, label_map: Optional[Dict[str, float]] = None, **read_options: Any
                  ) -> Dict[str, float]:
@@ -151,8 +154,11 @@ class Run:
         return bool(self.config.get("train", {}).get("bf16", False))
 
     def predict(self, data: EncodedArrays) -> np.ndarray:
-        """Probabilities (or regression predictions) for encoded rows, float64 [N]."""
-        return predict(self.model, data, bf16=self.bf16)
+        """Probabilities (or regression predictions) for encoded rows, float64 [N], by ``engine``
+        (the model is exported to ONNX Runtime once, on the first call, where that is used)."""
+        if self._predict is None:
+            self._predict = predictor(self.model, self.engine, self.bf16)
+        return self._predict(data)
 
     def split(self, name: str) -> Optional[Any]:
         folder = os.path.join(self.folder, "data", name)
@@ -162,7 +168,7 @@ class Run:
         return read_split(folder)
 
 
-def load_run(folder: str) -> Run:
+def load_run(folder: str, engine: str = "auto") -> Run:
     path = os.path.join(folder, "config.yaml")
     if not os.path.exists(path) or not os.path.exists(os.path.join(folder, "model.safetensors")):
         raise CTRKitError(f"{folder}: not a finished run (expected config.yaml and model.safetensors)")
@@ -172,4 +178,4 @@ def load_run(folder: str) -> Run:
     model = build_model(config["model"]["name"], processor.feature_map(), **model_kwargs(config))
     model.load_state_dict(load_weights(os.path.join(folder, "model.safetensors")))
     model.eval()
-    return Run(folder, config, processor, model)
+    return Run(folder, config, processor, model, engine)

@@ -14,11 +14,11 @@ from .data.store import EncodedArrays
 from .experiment import load_run
 
 
-def predict_file(run_folder: str, input_path: str, output_path: str, **read_options: Any) -> int:
+def predict_file(run_folder: str, input_path: str, output_path: str, engine: str = "auto", **read_options: Any) -> int:
     """Write ``output_path`` (CSV, or Parquet by extension) with a ``probability`` column
     (``prediction`` for regression); returns the number of rows. Memory stays bounded by the
-    reader's chunk size."""
-    run = load_run(run_folder)
+    reader's chunk size. ``engine``: see ``ctrkit.export.predictor``."""
+    run = load_run(run_folder, engine)
     source = open_source(input_path, **read_options)
     column = "probability" if run.model.task == "binary" else "prediction"
     parquet = output_path.endswith((".parquet", ".pq"))

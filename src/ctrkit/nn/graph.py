@@ -18,7 +18,7 @@ class AttentionalEdges(nn.Module):
         d = h.shape[-1]
         w_i, w_j = self.w.weight[0, :d], self.w.weight[0, d:]
         scores = F.leaky_relu((h @ w_i).unsqueeze(2) + (h @ w_j).unsqueeze(1))   # [B, F, F]
-        eye = torch.eye(h.shape[1], dtype=torch.bool, device=h.device)
+        eye = torch.eye(h.shape[1], device=h.device).bool()   # (ONNX Runtime has no boolean EyeLike)
         return torch.softmax(scores.masked_fill(eye, float("-inf")), dim=-1)
 
 

@@ -1,0 +1,130 @@
+"""ONNX export of a model, and prediction with ONNX Runtime.
+
+The exported graph takes the processor's encoded arrays (``cat`` int32 [B, n_cat], ``num`` float32
+[B, n_num], ``seq`` int32 [B, n_seq, L]; inputs a model does not read are left out of the graph) and
+returns ``probability`` (binary) or ``prediction`` (regression), float32 [B]. Needs the ``onnx``
+extra: ``pip install 'ctrkit[onnx]'``.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from functools import partial
+from typing import Callable, Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data.batch import Batch
+from .data.store import EncodedArrays
+from .models.base import CTRModel
+from .train.trainer import cpu_inference_rows, predict
+
+INPUTS = ("cat", "num", "seq")
+OPSET = 17
+ENGINES = ("auto", "torch", "onnx")
+_DTYPES = {"tensor(int32)": np.int32, "tensor(float)": np.float32}
+
+
+class Scorer(nn.Module):
+    """``model`` on the three input tensors, with the output link applied: sigmoid for binary."""
+
+    def __init__(self, model: CTRModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, cat: torch.Tensor, num: torch.Tensor, seq: torch.Tensor) -> torch.Tensor:
+        logits = self.model(Batch(cat, num, seq))
+        return torch.sigmoid(logits) if self.model.task == "binary" else logits
+
+
+def output_name(model: CTRModel) -> str:
+    return "probability" if model.task == "binary" else "prediction"
+
+
+def export_onnx(model: CTRModel, path: Union[str, os.PathLike, io.BytesIO]) -> None:
+    """Write ``model`` (in eval mode, float32, on CPU) as an ONNX graph with a dynamic batch axis."""
+    model = model.cpu().eval()
+    fmap = model.feature_map
+    seq = fmap.of_type("sequence")
+    example = (torch.zeros(2, len(fmap.of_type("categorical")), dtype=torch.int32),
+               torch.zeros(2, len(fmap.of_type("numeric"))),
+               torch.zeros(2, len(seq), max((s.max_len for s in seq), default=0), dtype=torch.int32))
+    dynamic = {name: {0: "batch"} for name in (*INPUTS, output_name(model))}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")        # tracer notes on shape arithmetic, legacy-exporter notice
+        torch.onnx.export(Scorer(model), example, path, input_names=list(INPUTS), output_names=[output_name(model)],
+                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+
+
+class OnnxPredictor:
+    """An ONNX Runtime session over an exported model: ``predict(encoded) → float64 [N]``."""
+
+    def __init__(self, source: Union[str, os.PathLike, bytes], batch_size: int = 2048,
+                 threads: Optional[int] = None) -> None:
+        ort = _onnxruntime()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(source if isinstance(source, bytes) else os.fspath(source), options,
+                                            providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
+        self.batch_size = batch_size
+        # one batch of padding rows, so that the first real call does not pay for the memory arena
+        self.session.run(None, {i.name: np.zeros([batch_size, *i.shape[1:]], _DTYPES[i.type])
+                                for i in self.session.get_inputs()})
+
+    @classmethod
+    def from_model(cls, model: CTRModel, threads: Optional[int] = None) -> "OnnxPredictor":
+        """Export ``model`` in memory and open a session on it, with batches of its CPU inference
+        rows (at least 2,048: smaller ones measured slower in ONNX Runtime)."""
+        buffer = io.BytesIO()
+        export_onnx(model, buffer)
+        return cls(buffer.getvalue(), min(16384, max(2048, cpu_inference_rows(model))), threads)
+
+    def predict(self, data: EncodedArrays, batch_size: Optional[int] = None) -> np.ndarray:
+        size = batch_size or self.batch_size
+        arrays = {"cat": data.cat, "num": data.num, "seq": data.seq}
+        parts = [self.session.run(None, {name: np.ascontiguousarray(arrays[name][start:start + size])
+                                         for name in self.inputs})[0]
+                 for start in range(0, len(data), size)]
+        return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
+
+
+def predictor(model: CTRModel, engine: str = "auto", bf16: bool = False) -> Callable[[EncodedArrays], np.ndarray]:
+    """The prediction function of ``model``: encoded rows → float64 [N].
+
+    ``engine``: ``onnx`` runs the model exported to ONNX Runtime; ``torch`` runs it eagerly
+    (``bf16``: with bfloat16 autocast, as it was trained); ``auto`` takes ONNX Runtime when it is
+    installed and the model runs in float32 on CPU, else torch."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if (default_engine(model, bf16) if engine == "auto" else engine) == "onnx":
+        return OnnxPredictor.from_model(model).predict
+    return partial(predict, model, bf16=bf16)
+
+
+def default_engine(model: CTRModel, bf16: bool = False) -> str:
+    """The engine ``auto`` picks for ``model``: ONNX Runtime for float32 models on CPU whose class
+    predicts faster there (``CTRModel.onnx_inference``), when it is installed."""
+    on_cpu = all(p.device.type == "cpu" for p in model.parameters())
+    return "onnx" if model.onnx_inference and on_cpu and not bf16 and onnx_available() else "torch"
+
+
+def onnx_available() -> bool:
+    try:
+        _onnxruntime()
+        import onnx  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ImportError("ONNX export and prediction need onnxruntime and onnx: pip install 'ctrkit[onnx]'") from exc
+    return onnxruntime

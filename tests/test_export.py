@@ -1,0 +1,95 @@
+"""ONNX export and ONNX Runtime prediction: every model, every field type, the API, the CLI."""
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow.csv as pa_csv
+import pytest
+import torch
+
+from ctrkit import CTRClassifier
+from ctrkit.data.datasets import prepare, synthetic
+from ctrkit.experiment import load_run
+from ctrkit.export import OnnxPredictor, export_onnx, predictor
+from ctrkit.models import MODELS, build_model
+from ctrkit.train.trainer import predict
+from test_models import OPTIONS, processor
+
+
+@pytest.mark.parametrize("mix", ["categorical", "numeric", "sequence"])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_onnx_runtime_predicts_what_torch_predicts(name, mix):
+    proc, data = processor(mix)
+    torch.manual_seed(0)
+    model = build_model(name, proc.feature_map(), embedding_dim=8, **OPTIONS.get(name, {}))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    expected = predict(model, data)
+    assert expected.std() > 1e-3                                  # the weights make the rows differ
+    got = OnnxPredictor.from_model(model).predict(data, batch_size=17)   # batches of another size than traced
+    assert got.dtype == np.float64 and got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_regression_output_and_file_export(tmp_path):
+    proc, data = processor("numeric")
+    torch.manual_seed(0)
+    model = build_model("deepfm", proc.feature_map(), embedding_dim=8, task="regression", **OPTIONS["deepfm"])
+    path = tmp_path / "model.onnx"
+    export_onnx(model, path)
+    session = OnnxPredictor(path)
+    assert [o.name for o in session.session.get_outputs()] == ["prediction"]
+    assert session.inputs == ["cat", "num"]                       # no sequence field: no seq input
+    np.testing.assert_allclose(session.predict(data), predict(model, data), rtol=1e-5, atol=1e-6)
+
+
+def test_predictor_engines():
+    proc, data = processor("categorical")
+    model = build_model("fm", proc.feature_map(), embedding_dim=8)
+    assert isinstance(predictor(model).__self__, OnnxPredictor)           # auto: ONNX Runtime is installed
+    assert predictor(build_model("lr", proc.feature_map())).func is predict   # LR runs faster in torch
+    assert predictor(model, "torch").func is predict
+    assert predictor(model, bf16=True).keywords == {"bf16": True}         # bf16 runs keep their autocast
+    with pytest.raises(ValueError, match="engine must be one of"):
+        predictor(model, "tensorrt")
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    raw = synthetic.load(4000, seed=1, n_numeric=2, n_categorical=5, vocab_max=100, n_pairs=2, n_triples=0,
+                         n_first_order=2)
+    table = raw.splits["train"].table
+    clf = CTRClassifier("afm", epochs=1, batch_size=256, embedding_dim=8, attention_dim=8)
+    clf.fit(table, label=raw.schema.label, schema=raw.schema)
+    folder = tmp_path_factory.mktemp("run")
+    clf.save(str(folder))
+    return clf, table, folder
+
+
+def test_classifier_predicts_with_onnx_runtime_by_default(fitted):
+    clf, table, folder = fitted
+    p = clf.predict_proba(table)[:, 1]
+    assert isinstance(clf._predict.__self__, OnnxPredictor)
+    torch_clf = CTRClassifier.load(str(folder), engine="torch")
+    np.testing.assert_allclose(p, torch_clf.predict_proba(table)[:, 1], rtol=1e-5, atol=1e-6)
+    assert abs(clf.score(table) - torch_clf.score(table)) < 1e-4      # near-ties may swap
+
+
+def test_cli_export_and_predict_engines(fitted, tmp_path):
+    clf, table, folder = fitted
+    data = tmp_path / "rows.csv"
+    pa_csv.write_csv(table.slice(0, 500), data)
+    cli = [sys.executable, "-m", "ctrkit.cli"]
+    out = subprocess.run(cli + ["export", "--run", str(folder)], capture_output=True, text=True, check=True).stdout
+    assert "model.onnx" in out
+    from_file = OnnxPredictor(folder / "model.onnx").predict(load_run(str(folder)).processor.transform(
+        str(data), require_label=False))
+    columns = {}
+    for engine in ("onnx", "torch"):
+        target = tmp_path / f"{engine}.csv"
+        subprocess.run(cli + ["predict", "--run", str(folder), "--input", str(data), "--output", str(target),
+                              "--engine", engine], capture_output=True, text=True, check=True)
+        columns[engine] = pa_csv.read_csv(target).column("probability").to_numpy()
+    np.testing.assert_allclose(columns["onnx"], columns["torch"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(columns["onnx"], from_file, rtol=1e-6, atol=1e-7)
