@@ -31,6 +31,30 @@ def test_adult_bundled(tmp_path):
     assert n_missing == 1836
 
 
+def test_folder_prepare_reads_a_small_train_file_once_and_a_large_one_twice(tmp_path, monkeypatch):
+    """Both ways into a folder give the same processor and the same arrays (gzip file, criteo layout)."""
+    from ctrkit.data.datasets import base
+    from ctrkit.data.store import read_split
+    lines = ["\t".join([str(i % 2)] + [str(i % (j + 2)) if (i + j) % 9 else "" for j in range(13)]
+                       + [f"{(i * 31 + j * 7) % 13:x}" for j in range(26)]) for i in range(300)]
+    path = tmp_path / "train.txt.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("\n".join(lines) + "\n")
+    valid = write_text(tmp_path / "valid.txt", "\n".join(lines[:50]) + "\n")
+    files = (str(path), str(valid), str(valid))
+    assert base.fits_one_read(criteo.load(*files).splits["train"])
+    one = prepare(criteo.load(*files), str(tmp_path / "one"))
+    monkeypatch.setattr(base, "ONE_READ_BYTES", 0)
+    assert not base.fits_one_read(criteo.load(*files).splits["train"])
+    two = prepare(criteo.load(*files), str(tmp_path / "two"))
+    assert one.processor.to_dict() == two.processor.to_dict()
+    for name in one.splits:
+        a, b = one.splits[name], two.splits[name]
+        for key in ("cat", "num", "seq", "label"):
+            np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+    assert read_split(str(tmp_path / "one" / "train")).info == read_split(str(tmp_path / "two" / "train")).info
+
+
 def test_adult_from_folder_with_original_layout(tmp_path):
     line = "39, State-gov, 77516, Bachelors, 13, Never-married, Adm-clerical, Not-in-family, White, Male, 2174, 0, 40, United-States, {}\n"
     write_text(tmp_path / "adult.data", "".join(line.format(">50K" if i % 4 == 0 else "<=50K") for i in range(40)) + "\n")

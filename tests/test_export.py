@@ -38,6 +38,7 @@ def test_regression_output_and_file_export(tmp_path):
     model = build_model("deepfm", proc.feature_map(), embedding_dim=8, task="regression", **OPTIONS["deepfm"])
     path = tmp_path / "model.onnx"
     export_onnx(model, path)
+    assert model.training                                          # exported in eval mode, left as it was
     session = OnnxPredictor(path)
     assert [o.name for o in session.session.get_outputs()] == ["prediction"]
     assert session.inputs == ["cat", "num"]                       # no sequence field: no seq input
@@ -48,7 +49,6 @@ def test_predictor_engines():
     proc, data = processor("categorical")
     model = build_model("fm", proc.feature_map(), embedding_dim=8)
     assert isinstance(predictor(model).__self__, OnnxPredictor)           # auto: ONNX Runtime is installed
-    assert predictor(build_model("lr", proc.feature_map())).func is predict   # LR runs faster in torch
     assert predictor(model, "torch").func is predict
     assert predictor(model, bf16=True).keywords == {"bf16": True}         # bf16 runs keep their autocast
     with pytest.raises(ValueError, match="engine must be one of"):

@@ -7,6 +7,7 @@ extra: ``pip install 'ctrkit[onnx]'``.
 """
 from __future__ import annotations
 
+import copy
 import io
 import os
 import warnings
@@ -45,8 +46,19 @@ def output_name(model: CTRModel) -> str:
 
 
 def export_onnx(model: CTRModel, path: Union[str, os.PathLike, io.BytesIO]) -> None:
-    """Write ``model`` (in eval mode, float32, on CPU) as an ONNX graph with a dynamic batch axis."""
-    model = model.cpu().eval()
+    """Write ``model`` as an ONNX graph (eval mode, float32, CPU) with a dynamic batch axis; the
+    model itself stays in its mode and on its device."""
+    if any(p.device.type != "cpu" for p in model.parameters()):
+        model = copy.deepcopy(model).cpu()
+    was_training = model.training
+    model.eval()
+    try:
+        _export(model, path)
+    finally:
+        model.train(was_training)
+
+
+def _export(model: CTRModel, path: Union[str, os.PathLike, io.BytesIO]) -> None:
     fmap = model.feature_map
     seq = fmap.of_type("sequence")
     example = (torch.zeros(2, len(fmap.of_type("categorical")), dtype=torch.int32),
@@ -107,10 +119,12 @@ def predictor(model: CTRModel, engine: str = "auto", bf16: bool = False) -> Call
 
 
 def default_engine(model: CTRModel, bf16: bool = False) -> str:
-    """The engine ``auto`` picks for ``model``: ONNX Runtime for float32 models on CPU whose class
-    predicts faster there (``CTRModel.onnx_inference``), when it is installed."""
+    """The engine ``auto`` picks for ``model``: ONNX Runtime for float32 models on CPU, when it is
+    installed. After training, in the 1M-row benchmark (benchmarks/RESULTS.md), it predicted every
+    model 1.1-2.5× faster than eager torch, whose speed there depends on the state of the heap
+    that training left (AFM: 20-51k rows/s by run); eager torch stays for bfloat16 runs."""
     on_cpu = all(p.device.type == "cpu" for p in model.parameters())
-    return "onnx" if model.onnx_inference and on_cpu and not bf16 and onnx_available() else "torch"
+    return "onnx" if on_cpu and not bf16 and onnx_available() else "torch"
 
 
 def onnx_available() -> bool:

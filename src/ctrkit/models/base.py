@@ -35,9 +35,6 @@ class CTRModel(nn.Module):
     """
 
     paper: ClassVar[str] = ""
-    # whether ONNX Runtime predicts this model faster than eager torch on CPU (the ``auto`` engine
-    # of ctrkit.export uses it then); measured per model in benchmarks/RESULTS.md
-    onnx_inference: ClassVar[bool] = True
 
     def __init__(self, feature_map: FeatureMap, embedding_dim: int = 16, embedding_l2: float = 0.0,
                  net_l2: float = 0.0, sparse: bool = False, init_std: float = 0.01, task: str = "binary") -> None:

@@ -10,7 +10,6 @@ from .base import CTRModel, register
 @register("lr")
 class LR(CTRModel):
     paper = "logistic regression (the first-order baseline of every CTR paper)"
-    onnx_inference = False   # one gather and a sum: 2.9M rows/s in ONNX Runtime against 3.6M in torch
 
     def __init__(self, feature_map, **common) -> None:
         super().__init__(feature_map, **common)

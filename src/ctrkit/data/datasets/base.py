@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from ...features.processor import Processor
 from ...features.spec import Schema
-from ..readers import Source, TableSource
+from ..readers import MappedSource, Source, TableSource
 from ..store import EncodedArrays, read_split
 
 SPLITS = ("train", "valid", "test")
@@ -45,23 +45,48 @@ class PreparedDataset:
         return cls(processor, splits, info)
 
 
+ONE_READ_BYTES = 2**30
+COMPRESSED = (".gz", ".bz2", ".zst", ".lz4", ".xz")
+
+
 def prepare(raw: RawDataset, folder: Optional[str] = None, seed: int = 0) -> PreparedDataset:
-    """Fit a processor on the train split and encode every split: into ``folder`` (streamed,
-    then memory-mapped) or, without a folder, in memory."""
+    """Fit a processor on the train split and encode every split: into ``folder`` (then
+    memory-mapped) or, without a folder, in memory. Into a folder, a train split that fits in
+    memory (``fits_one_read``) is fitted and encoded in one read, a larger one is streamed twice
+    (fit, then encode chunk by chunk); the other splits are always streamed."""
     processor = Processor(raw.schema, seed=seed)
     info = {"name": raw.name, **raw.info}
     if folder is None:
         splits = {"train": processor.fit_transform(raw.splits["train"])}
         splits.update({name: processor.transform(src) for name, src in raw.splits.items() if name != "train"})
         return PreparedDataset(processor, splits, info)
-    processor.fit(raw.splits["train"])
     os.makedirs(folder, exist_ok=True)
-    for name, src in raw.splits.items():
+    streamed = dict(raw.splits)
+    train = streamed.pop("train")
+    if fits_one_read(train):
+        encoded = processor.fit_transform(train)
+        encoded.info["fingerprint"] = processor.fingerprint()
+        encoded.save(os.path.join(folder, "train"))
+    else:
+        processor.fit(train)
+        streamed = raw.splits
+    for name, src in streamed.items():
         processor.transform_to(src, os.path.join(folder, name))
     processor.save(os.path.join(folder, "processor.json"))
     with open(os.path.join(folder, "dataset.json"), "w") as fh:
         json.dump(info, fh, indent=1)
     return PreparedDataset.load(folder)
+
+
+def fits_one_read(source: Source) -> bool:
+    """Whether ``source`` is small enough to hold encoded in memory at once: tables already in
+    memory, and files up to ``ONE_READ_BYTES`` (compressed ones counted at 8× their size)."""
+    while isinstance(source, MappedSource):
+        source = source.source
+    path = getattr(source, "path", None)
+    if path is None:
+        return isinstance(source, TableSource)
+    return os.path.getsize(path) * (8 if str(path).endswith(COMPRESSED) else 1) <= ONE_READ_BYTES
 
 
 def split_table(table: pa.Table, fractions: Dict[str, float], seed: int, name: str,
