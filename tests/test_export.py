@@ -1,4 +1,5 @@
 """ONNX export and ONNX Runtime prediction: every model, every field type, the API, the CLI."""
+import pickle
 import subprocess
 import sys
 
@@ -74,6 +75,8 @@ def test_classifier_predicts_with_onnx_runtime_by_default(fitted):
     torch_clf = CTRClassifier.load(str(folder), engine="torch")
     np.testing.assert_allclose(p, torch_clf.predict_proba(table)[:, 1], rtol=1e-5, atol=1e-6)
     assert abs(clf.score(table) - torch_clf.score(table)) < 1e-4      # near-ties may swap
+    copy = pickle.loads(pickle.dumps(clf))                            # the session is left out, made again
+    np.testing.assert_allclose(copy.predict_proba(table)[:, 1], p, rtol=1e-6, atol=1e-7)
 
 
 def test_cli_export_and_predict_engines(fitted, tmp_path):

@@ -115,6 +115,11 @@ class CTRClassifier:
     def predict(self, X: Any, threshold: float = 0.5) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= threshold).astype(np.int64)
 
+    def __getstate__(self) -> Dict[str, Any]:
+        """Pickles without the ONNX Runtime session (it cannot be pickled); the next prediction
+        exports the model again."""
+        return {**self.__dict__, "_predict": None}
+
     def score(self, X: Any, y: Optional[Sequence] = None) -> float:
         """ROC AUC on labelled data (the label column of the schema, or ``y``)."""
         if y is None:
