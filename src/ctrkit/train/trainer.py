@@ -31,7 +31,7 @@ class TrainConfig:
 
     epochs: int = 10
     batch_size: int = 1024
-    eval_batch_size: int = 16384
+    eval_batch_size: int = 16384            # on CPU at most cpu_inference_rows(model)
     lr: float = 1e-3
     optimizer: str = "adam"                 # adam | adamw | adagrad | sgd
     embedding_optimizer: str = "sparse_adam"  # for sparse tables (model option sparse: true): sparse_adam | adagrad | sgd
@@ -286,7 +286,8 @@ class Trainer:
 
 @torch.inference_mode()
 def predict(model: CTRModel, data: EncodedArrays, batch_size: int = 16384, bf16: bool = False) -> np.ndarray:
-    """Probabilities (binary) or predictions (regression) of ``model`` for every row, float64 [N];
+    """Probabilities (binary) or predictions (regression) of ``model`` for every row, float64 [N],
+    in batches of ``batch_size`` rows (on CPU at most ``cpu_inference_rows(model)``);
     ``bf16``: bfloat16 autocast for the dense layers, as in training with ``bf16``."""
     was_training = model.training
     model.eval()
