@@ -9,20 +9,18 @@ import pytest
 import torch
 
 from ctrkit import CTRClassifier
-from ctrkit.data.datasets import prepare, synthetic
+from ctrkit.data.datasets import synthetic
 from ctrkit.experiment import load_run
 from ctrkit.export import OnnxPredictor, export_onnx, predictor
 from ctrkit.models import MODELS, build_model
 from ctrkit.train.trainer import predict
-from test_models import OPTIONS, processor
+from test_models import OPTIONS, processor, small_model
 
 
 @pytest.mark.parametrize("mix", ["categorical", "numeric", "sequence"])
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_onnx_runtime_predicts_what_torch_predicts(name, mix):
-    proc, data = processor(mix)
-    torch.manual_seed(0)
-    model = build_model(name, proc.feature_map(), embedding_dim=8, **OPTIONS.get(name, {}))
+    model, data = small_model(name, mix)
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.3)

@@ -34,12 +34,17 @@ def processor(mix: str):
     return proc, proc.transform(pa.table(cols))
 
 
+def small_model(name: str, mix: str):
+    """(model with seed 0 and the small test sizes, encoded data) for a field mix of ``processor``."""
+    proc, data = processor(mix)
+    torch.manual_seed(0)
+    return build_model(name, proc.feature_map(), embedding_dim=8, **OPTIONS.get(name, {})), data
+
+
 @pytest.mark.parametrize("mix", ["categorical", "numeric", "sequence"])
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_shapes_finite_and_gradients(name, mix):
-    proc, data = processor(mix)
-    torch.manual_seed(0)
-    model = build_model(name, proc.feature_map(), embedding_dim=8, **OPTIONS.get(name, {}))
+    model, data = small_model(name, mix)
     batch = next(iter(BatchLoader(data, 32, shuffle="none")))
     logits = model(batch)
     assert logits.shape == (32,) and torch.isfinite(logits).all()
@@ -132,9 +137,7 @@ def test_row_chunked_interaction_equals_whole_batch(name, monkeypatch):
     """AFM, AutoInt(+) and FiGNN compute their interaction block in blocks of rows: with one row per
     block the logits, explanations and every gradient equal the whole-batch computation."""
     from ctrkit.nn import chunks
-    proc, data = processor("sequence")
-    torch.manual_seed(0)
-    model = build_model(name, proc.feature_map(), embedding_dim=8, **OPTIONS.get(name, {}))
+    model, data = small_model(name, "sequence")
     batch = next(iter(BatchLoader(data, 32, shuffle="none")))
 
     def run():

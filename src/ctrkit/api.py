@@ -14,7 +14,7 @@ from .data.datasets.base import split_table
 from .data.readers import open_source, to_arrow_table
 from .data.store import EncodedArrays
 from .experiment import load_run
-from .export import ENGINES, predictor
+from .export import check_engine, predictor
 from .features.infer import infer_schema
 from .features.processor import Processor
 from .features.spec import Schema
@@ -41,8 +41,7 @@ class CTRClassifier:
 
     def __init__(self, model: str = "deepfm", seed: int = 0, valid_fraction: float = 0.1, engine: str = "auto",
                  **options: Any) -> None:
-        if engine not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        check_engine(engine)
         self.model_name, self.seed, self.valid_fraction, self.engine = model, seed, valid_fraction, engine
         model_keys = set(model_options(model))
         train_keys = set(TrainConfig.__dataclass_fields__) - {"seed"}

@@ -42,6 +42,7 @@ class Scorer(nn.Module):
 
 
 def output_name(model: CTRModel) -> str:
+    """The name of the model's output: ``probability`` (binary) or ``prediction`` (regression)."""
     return "probability" if model.task == "binary" else "prediction"
 
 
@@ -82,11 +83,11 @@ class OnnxPredictor:
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(source if isinstance(source, bytes) else os.fspath(source), options,
                                             providers=["CPUExecutionProvider"])
-        self.inputs = [i.name for i in self.session.get_inputs()]
+        inputs = self.session.get_inputs()
+        self.inputs = [i.name for i in inputs]
         self.batch_size = batch_size
         # one batch of padding rows, so that the first real call does not pay for the memory arena
-        self.session.run(None, {i.name: np.zeros([batch_size, *i.shape[1:]], _DTYPES[i.type])
-                                for i in self.session.get_inputs()})
+        self.session.run(None, {i.name: np.zeros([batch_size, *i.shape[1:]], _DTYPES[i.type]) for i in inputs})
 
     @classmethod
     def from_model(cls, model: CTRModel, threads: Optional[int] = None) -> "OnnxPredictor":
@@ -111,18 +112,23 @@ def predictor(model: CTRModel, engine: str = "auto", bf16: bool = False) -> Call
     ``engine``: ``onnx`` runs the model exported to ONNX Runtime; ``torch`` runs it eagerly
     (``bf16``: with bfloat16 autocast, as it was trained); ``auto`` takes ONNX Runtime when it is
     installed and the model runs in float32 on CPU, else torch."""
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    check_engine(engine)
     if (default_engine(model, bf16) if engine == "auto" else engine) == "onnx":
         return OnnxPredictor.from_model(model).predict
     return partial(predict, model, bf16=bf16)
 
 
+def check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+
+
 def default_engine(model: CTRModel, bf16: bool = False) -> str:
     """The engine ``auto`` picks for ``model``: ONNX Runtime for float32 models on CPU, when it is
-    installed. After training, in the 1M-row benchmark (benchmarks/RESULTS.md), it predicted every
-    model 1.1-2.5× faster than eager torch, whose speed there depends on the state of the heap
-    that training left (AFM: 20-51k rows/s by run); eager torch stays for bfloat16 runs."""
+    installed; eager torch for bfloat16 runs. After training, in the 1M-row benchmark
+    (benchmarks/RESULTS.md), ONNX Runtime predicted FNN, DeepFM, AutoInt(+) and FiGNN 1.1-2.5×
+    faster than eager torch, whose speed depends on the heap that training left (AFM: 20-51k rows/s
+    by run, against 35-47k in ONNX Runtime); for LR, FM and AFM neither engine won every run."""
     on_cpu = all(p.device.type == "cpu" for p in model.parameters())
     return "onnx" if on_cpu and not bf16 and onnx_available() else "torch"
 

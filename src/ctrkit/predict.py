@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from .data.readers import open_source
 from .data.store import EncodedArrays
 from .experiment import load_run
+from .export import output_name
 
 
 def predict_file(run_folder: str, input_path: str, output_path: str, engine: str = "auto", **read_options: Any) -> int:
@@ -20,7 +21,7 @@ def predict_file(run_folder: str, input_path: str, output_path: str, engine: str
     reader's chunk size. ``engine``: see ``ctrkit.export.predictor``."""
     run = load_run(run_folder, engine)
     source = open_source(input_path, **read_options)
-    column = "probability" if run.model.task == "binary" else "prediction"
+    column = output_name(run.model)
     parquet = output_path.endswith((".parquet", ".pq"))
     os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
     writer, rows = None, 0
