@@ -6,6 +6,7 @@ import torch
 
 from ctrkit import FeatureSpec, Processor, Schema
 from ctrkit.data import BatchLoader
+from ctrkit.nn.attention import SHORT_SOFTMAX
 from ctrkit.nn import (MLP, AttentionalEdges, AttentionalPooling, FieldEmbedding, FieldGraph,
                        MultiHeadSelfAttention, PairwiseProducts, activation, fm_second_order)
 
@@ -67,20 +68,21 @@ def test_field_graph_shapes_reuse_and_no_gru():
 
 @pytest.mark.parametrize("use_scale", [True, False])
 @pytest.mark.parametrize("input_dim,attention_dim", [(8, 4), (12, 4), (40, 20)])
-def test_attention_agrees_with_torch_sdpa(use_scale, input_dim, attention_dim):
+@pytest.mark.parametrize("fields", [5, SHORT_SOFTMAX + 3])   # softmax over keys on dim 1, then on dim 2
+def test_attention_agrees_with_torch_sdpa(use_scale, input_dim, attention_dim, fields):
     """The layer's explicit matmul + softmax equals torch's scaled_dot_product_attention on the same
     projections (with layer norm and the residual), and its weights are row-stochastic."""
     layer = MultiHeadSelfAttention(input_dim, attention_dim=attention_dim, heads=2, use_scale=use_scale,
                                    layer_norm=True).eval()
-    x = torch.randn(3, 5, input_dim)
+    x = torch.randn(3, fields, input_dim)
     out, none = layer(x)
     same, weights = layer(x, return_weights=True)
-    assert none is None and weights.shape == (3, 2, 5, 5)
+    assert none is None and weights.shape == (3, 2, fields, fields)
     torch.testing.assert_close(out, same)
-    torch.testing.assert_close(weights.sum(-1), torch.ones(3, 2, 5))
-    q, k, v = (p(x).view(3, 5, 2, attention_dim).transpose(1, 2) for p in (layer.query, layer.key, layer.value))
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3, 2, fields))
+    q, k, v = (p(x).view(3, fields, 2, attention_dim).transpose(1, 2) for p in (layer.query, layer.key, layer.value))
     sdpa = torch.nn.functional.scaled_dot_product_attention(q, k, v, scale=layer.scale)
-    reference = torch.relu(layer.norm(sdpa.transpose(1, 2).reshape(3, 5, -1) + layer.residual(x)))
+    reference = torch.relu(layer.norm(sdpa.transpose(1, 2).reshape(3, fields, -1) + layer.residual(x)))
     torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-6)
     assert isinstance(layer.residual, torch.nn.Linear if input_dim != 2 * attention_dim else torch.nn.Identity)
     assert layer.query.bias is None and layer.key.bias is None and layer.value.bias is None
