@@ -26,11 +26,11 @@ from ..errors import DataError, SchemaError
 from . import columns as C
 from .counts import TokenCounts
 from .feature_map import FeatureMap
+from .numeric_stats import Moments, RowSample, bin_edges
 from .spec import FeatureSpec, Schema
 
 FORMAT = "ctrkit.processor/1"
 PAD, OOV, MISSING = 0, 0, 1  # PAD is a table row; OOV and MISSING are offsets within a field block
-QUANTILE_SAMPLE = 200_000
 _COMPACT_EVERY = 8
 
 
@@ -88,7 +88,9 @@ class Processor:
         """One pass over ``source`` that fits the state. Returns the token counts per vocabulary and,
         with ``keep``, every chunk's codes with its slot in those counts (else they are compacted)."""
         counts: Dict[str, TokenCounts] = {}
-        numeric: Dict[str, _Moments] = {}
+        numeric = [f for f in self.schema.fields if f.type == "numeric"]   # bucketed ones too
+        moments = {f.name: Moments() for f in numeric}
+        sample = RowSample([f.name for f in numeric if f.buckets and f.bucketing == "quantile"], self.seed)
         max_len: Dict[str, int] = {}
         kept: List[Tuple[_CodedChunk, Dict[str, int]]] = []
         self.fit_rows = self.fit_skipped = 0
@@ -96,10 +98,9 @@ class Processor:
             coded = self._code(self._parse(chunk, source, on_bad_rows, with_label))
             self.fit_skipped += coded.skipped
             self.fit_rows += coded.n
-            for f in self.schema.fields:
-                if f.type == "numeric":
-                    keep_sample = bool(f.buckets) and f.bucketing == "quantile"
-                    numeric.setdefault(f.name, _Moments(self.seed, keep_sample)).update(coded.numeric[f.name])
+            for name, field_moments in moments.items():
+                field_moments.update(coded.numeric[name])
+            sample.update(coded.numeric)
             slots = {}
             for name, fc in coded.fields.items():
                 tally = counts.setdefault(self._owner(name), TokenCounts())
@@ -114,19 +115,19 @@ class Processor:
         self.fit_skipped += source.skipped
         if self.fit_rows == 0:
             raise DataError("no rows to fit on", source=source.name)
-        self._build_state(counts, numeric, max_len)
+        self._build_state(counts, moments, sample, max_len)
         return counts, kept
 
-    def _build_state(self, counts: Dict[str, TokenCounts], numeric: Dict[str, "_Moments"],
+    def _build_state(self, counts: Dict[str, TokenCounts], moments: Dict[str, Moments], sample: RowSample,
                      max_len: Dict[str, int]) -> None:
         state: Dict[str, Dict[str, Any]] = {}
         offset = 1
         for f in self.schema.fields:
             if f.type == "numeric":
-                moments = numeric[f.name]
-                st = moments.summary()
+                st = moments[f.name].summary()
                 if f.buckets:
-                    st["edges"] = moments.edges(f.buckets, f.bucketing)
+                    values = sample.values(f.name) if f.name in sample.names else np.empty(0)
+                    st["edges"] = bin_edges(moments[f.name], values, f.buckets, f.bucketing)
                     st.update(offset=offset, size=2 + len(st["edges"]) + 1)
                     offset += st["size"]
                 state[f.name] = st
@@ -470,59 +471,3 @@ class _CodedChunk:
     label: Optional[np.ndarray]
     fields: Dict[str, _FieldCodes]
     skipped: int
-
-
-class _Moments:
-    """Streaming count, mean, variance, min, max and (for quantile bins) a uniform sample."""
-
-    def __init__(self, seed: int, keep_sample: bool) -> None:
-        self.keep_sample = keep_sample
-        self.n, self.mean, self.m2 = 0, 0.0, 0.0
-        self.min, self.max = np.inf, -np.inf
-        self.missing = 0
-        self._rng = np.random.default_rng(seed)
-        self._sample = np.empty(0)
-        self._keys = np.empty(0)
-
-    def update(self, values: np.ndarray) -> None:
-        finite = values[~np.isnan(values)]
-        self.missing += len(values) - len(finite)
-        if not len(finite):
-            return
-        n_b, mean_b = len(finite), float(finite.mean())
-        m2_b = float(((finite - mean_b) ** 2).sum())
-        delta, total = mean_b - self.mean, self.n + n_b
-        self.mean += delta * n_b / total
-        self.m2 += m2_b + delta * delta * self.n * n_b / total
-        self.n = total
-        self.min, self.max = min(self.min, float(finite.min())), max(self.max, float(finite.max()))
-        if not self.keep_sample:
-            return
-        # Reservoir by random keys: the QUANTILE_SAMPLE smallest keys are a uniform sample. Once it
-        # is full, only new keys below its largest can enter.
-        new_keys = self._rng.random(n_b)
-        if len(self._keys) == QUANTILE_SAMPLE:
-            enter = new_keys < self._keys.max()
-            new_keys, finite = new_keys[enter], finite[enter]
-        keys = np.concatenate([self._keys, new_keys])
-        sample = np.concatenate([self._sample, finite])
-        if len(keys) > QUANTILE_SAMPLE:
-            top = np.argpartition(keys, QUANTILE_SAMPLE)[:QUANTILE_SAMPLE]
-            keys, sample = keys[top], sample[top]
-        self._keys, self._sample = keys, sample
-
-    def summary(self) -> Dict[str, Any]:
-        if self.n == 0:
-            return {"count": 0, "missing": self.missing, "mean": 0.0, "std": 1.0, "min": 0.0, "max": 0.0}
-        return {"count": self.n, "missing": self.missing, "mean": self.mean,
-                "std": float(np.sqrt(self.m2 / self.n)), "min": self.min, "max": self.max}
-
-    def edges(self, buckets: int, how: str) -> List[float]:
-        """Inner bin edges: ``buckets - 1`` cut points (fewer where quantiles coincide)."""
-        if self.n == 0:
-            return []
-        if how == "width":
-            cuts = np.linspace(self.min, self.max, buckets + 1)[1:-1]
-        else:
-            cuts = np.quantile(self._sample, np.linspace(0, 1, buckets + 1)[1:-1])
-        return [float(c) for c in np.unique(cuts)]
