@@ -60,13 +60,15 @@ class RowSample:
         """Add a chunk: ``columns[name]`` holds the chunk's values of each field (NaN = missing)."""
         if not self.names:
             return
+        n_old = len(self._keys)
         keys = self._rng.random(len(columns[self.names[0]]))
-        rows = np.flatnonzero(keys < self._keys.max()) if len(self._keys) == self.size else np.arange(len(keys))
-        keys = np.concatenate([self._keys, keys[rows]])
+        rows = np.flatnonzero(keys < self._keys.max()) if n_old == self.size else np.arange(len(keys))
+        keys = np.concatenate([self._keys, keys[rows]])          # the sample's keys, then the entrants'
         keep = np.argpartition(keys, self.size)[: self.size] if len(keys) > self.size else np.arange(len(keys))
-        old, new = keep[keep < len(self._keys)], rows[keep[keep >= len(self._keys)] - len(self._keys)]
-        self._values = np.concatenate([self._values[:, old], [columns[name][new] for name in self.names]], axis=1)
-        self._keys = np.concatenate([self._keys[old], keys[len(self._keys):][keep[keep >= len(self._keys)] - len(self._keys)]])
+        stay, enter = keep[keep < n_old], keep[keep >= n_old]
+        self._keys = keys[np.concatenate([stay, enter])]
+        new_rows = rows[enter - n_old]
+        self._values = np.concatenate([self._values[:, stay], [columns[name][new_rows] for name in self.names]], axis=1)
 
     def values(self, name: str) -> np.ndarray:
         """The sampled rows' present (not NaN) values of field ``name``."""
