@@ -48,6 +48,20 @@ def test_interaction_blocks_stay_float32_under_bf16_autocast():
     torch.testing.assert_close(out, layer(x.bfloat16().float())[0])
 
 
+def test_autoint_attention_keeps_bf16_autocast_in_its_blocks():
+    """``keep_autocast`` runs the blocks under the caller's autocast (AutoInt's attention: bmm in
+    bfloat16), and equals the whole batch computed under the same autocast."""
+    from ctrkit.nn.chunks import in_row_chunks
+    layer = MultiHeadSelfAttention(8, 16, 2)
+    x = torch.randn(64, 5, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        blocked = in_row_chunks(lambda block: layer(block)[0], x, row_bytes=4 * 5 * 32 * 2**10, keep_autocast=True)
+        whole = layer(x)[0]
+    assert blocked.dtype == torch.bfloat16
+    torch.testing.assert_close(blocked, whole)
+    assert (blocked.float() - layer(x)[0]).abs().max() < 0.1   # close to float32
+
+
 def test_cpu_prediction_batches_are_sized_by_embedding_bytes(trained):
     """Prediction on CPU runs in batches whose embeddings fill about 4 MB, whatever batch size is
     asked for, and gives the same probabilities as any other batching."""
