@@ -36,8 +36,9 @@ def test_bf16_prediction_follows_the_training_setting(trained):
 
 
 def test_interaction_blocks_stay_float32_under_bf16_autocast():
-    """With ``bf16`` the MLPs run in bfloat16, but AutoInt's attention (16-64 wide matrices, slower
-    in bfloat16 on CPU) gets float32 input and returns float32 output."""
+    """With ``bf16`` the MLPs run in bfloat16, but an interaction block run by ``in_row_chunks``
+    without ``keep_autocast`` (AFM's pooling, FiGNN's graph; here an attention layer as the block)
+    gets float32 input and returns float32 output."""
     from ctrkit.nn.chunks import in_row_chunks
     layer = MultiHeadSelfAttention(8, 4, 2)
     x = torch.randn(6, 5, 8)

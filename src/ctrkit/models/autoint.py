@@ -2,7 +2,8 @@
 Self-Attentive Neural Networks", CIKM 2019, Eq. 5-9):
 ŷ = wᵀ flatten(e^(L)) + b, where e^(l) = InteractingLayer(e^(l−1)) and e^(0) = E (multi-head
 self-attention over fields with a residual and ReLU). AutoInt+ adds MLP(flatten(E)) to the logit,
-and optionally the LR term (``use_wide``). The attention layers run in blocks of rows (``in_row_chunks``)."""
+and optionally the LR term (``use_wide``). The attention layers run in blocks of rows (``in_row_chunks``),
+in bfloat16 when training or prediction runs under bf16 autocast."""
 from __future__ import annotations
 
 from typing import Any, Dict, Sequence, Union

@@ -11,7 +11,8 @@ T = TypeVar("T", torch.Tensor, Tuple[torch.Tensor, ...])
 CHUNK_BYTES = 3 * 2**20
 
 
-def in_row_chunks(fn: Callable[[torch.Tensor], T], x: torch.Tensor, row_bytes: int, keep_autocast: bool = False) -> T:
+def in_row_chunks(fn: Callable[[torch.Tensor], T], x: torch.Tensor, row_bytes: int,
+                  keep_autocast: bool = False) -> T:
     """``fn(x)``, on CPU computed on blocks of rows of ``x`` and concatenated along dim 0.
 
     ``fn`` must treat rows independently (no batch statistics) and return a tensor or a tuple of
