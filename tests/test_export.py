@@ -46,10 +46,10 @@ def test_regression_output_and_file_export(tmp_path):
 
 def test_predictor_engines():
     proc, data = processor("categorical")
-    model = build_model("fm", proc.feature_map(), embedding_dim=8)
+    model = build_model("deepfm", proc.feature_map(), embedding_dim=8, **OPTIONS["deepfm"])
     assert isinstance(predictor(model).__self__, OnnxPredictor)           # auto: ONNX Runtime is installed
     assert predictor(model, "torch").func is predict
-    assert predictor(model, bf16=True).keywords == {"bf16": True}         # bf16 runs keep their autocast
+    assert predictor(model, bf16=True).keywords == {"bf16": True, "scorer": model}   # bf16 keeps its autocast
     with pytest.raises(ValueError, match="engine must be one of"):
         predictor(model, "tensorrt")
 

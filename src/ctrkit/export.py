@@ -110,12 +110,13 @@ def predictor(model: CTRModel, engine: str = "auto", bf16: bool = False) -> Call
     """The prediction function of ``model``: encoded rows → float64 [N].
 
     ``engine``: ``onnx`` runs the model exported to ONNX Runtime; ``torch`` runs it eagerly
-    (``bf16``: with bfloat16 autocast, as it was trained); ``auto`` takes ONNX Runtime when it is
-    installed and the model runs in float32 on CPU, else torch."""
+    (``bf16``: with bfloat16 autocast, as it was trained); ``auto`` picks by ``default_engine``.
+    ONNX Runtime and LR's and FM's torch scorer (``nn.FrozenFM``) keep the weights the model has
+    when the function is made: make a new one after changing them."""
     check_engine(engine)
     if (default_engine(model, bf16) if engine == "auto" else engine) == "onnx":
         return OnnxPredictor.from_model(model).predict
-    return partial(predict, model, bf16=bf16)
+    return partial(predict, model, bf16=bf16, scorer=model.scorer())
 
 
 def check_engine(engine: str) -> None:
@@ -124,13 +125,16 @@ def check_engine(engine: str) -> None:
 
 
 def default_engine(model: CTRModel, bf16: bool = False) -> str:
-    """The engine ``auto`` picks for ``model``: ONNX Runtime for float32 models on CPU, when it is
-    installed; eager torch for bfloat16 runs. After training, in the 1M-row benchmark
+    """The engine ``auto`` picks for ``model``: eager torch for bfloat16 runs and for models that
+    predict through a scorer of their own (LR and FM: ``nn.FrozenFM``, 26M and 7.3M rows/s against
+    5.4M and 1.0M in ONNX Runtime, ``benchmarks/bench_predict.py``); else ONNX Runtime for float32
+    models on CPU, when it is installed. After training, in the 1M-row benchmark
     (benchmarks/RESULTS.md), ONNX Runtime predicted FNN, DeepFM, AutoInt(+) and FiGNN 1.1-2.5×
     faster than eager torch, whose speed depends on the heap that training left (AFM: 20-51k rows/s
-    by run, against 35-47k in ONNX Runtime); for LR, FM and AFM neither engine won every run."""
+    by run, against 35-47k in ONNX Runtime)."""
     on_cpu = all(p.device.type == "cpu" for p in model.parameters())
-    return "onnx" if on_cpu and not bf16 and onnx_available() else "torch"
+    own_scorer = type(model).scorer is not CTRModel.scorer and model.scorer() is not model
+    return "onnx" if on_cpu and not bf16 and not own_scorer and onnx_available() else "torch"
 
 
 def onnx_available() -> bool:

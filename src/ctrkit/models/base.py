@@ -66,6 +66,12 @@ class CTRModel(nn.Module):
     def forward(self, batch: Batch) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def scorer(self, rows: Optional[int] = None) -> nn.Module:
+        """What prediction of ``rows`` rows (None: any number) runs, batch → logits [B]: the model
+        itself, or an equivalent for inference over the weights as they are now (LR and FM:
+        ``nn.FrozenFM``, when it pays for building its table)."""
+        return self
+
     def penalty(self) -> torch.Tensor:
         total = torch.zeros(())
         if self._embedding_sq is not None:

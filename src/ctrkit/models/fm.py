@@ -2,9 +2,13 @@
 ŷ = b + Σ w_x + Σ_{i<j} ⟨e_i, e_j⟩, the pair sum computed as ½ Σ_d [(Σ_i e_id)² − Σ_i e_id²]."""
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
+from torch import nn
 
 from ..data.batch import Batch
+from ..nn.frozen_fm import FrozenFM
 from ..nn.interaction import fm_second_order
 from .base import CTRModel, register
 
@@ -20,3 +24,6 @@ class FM(CTRModel):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.linear(batch) + fm_second_order(self.embed(self.embedding, batch))
+
+    def scorer(self, rows: Optional[int] = None) -> nn.Module:
+        return FrozenFM(self.linear, self.embedding) if FrozenFM.pays(self.linear, self.embedding, rows=rows) else self

@@ -1,9 +1,13 @@
 """Logistic regression: ŷ = b + Σ_features w_x (one weight per categorical id, w·x for numeric)."""
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
+from torch import nn
 
 from ..data.batch import Batch
+from ..nn.frozen_fm import FrozenFM
 from .base import CTRModel, register
 
 
@@ -17,3 +21,6 @@ class LR(CTRModel):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.linear(batch)
+
+    def scorer(self, rows: Optional[int] = None) -> nn.Module:
+        return FrozenFM(self.linear) if FrozenFM.pays(self.linear, rows=rows) else self

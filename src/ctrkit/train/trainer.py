@@ -285,17 +285,20 @@ class Trainer:
 
 
 @torch.inference_mode()
-def predict(model: CTRModel, data: EncodedArrays, batch_size: int = 16384, bf16: bool = False) -> np.ndarray:
+def predict(model: CTRModel, data: EncodedArrays, batch_size: int = 16384, bf16: bool = False,
+            scorer: Optional[torch.nn.Module] = None) -> np.ndarray:
     """Probabilities (binary) or predictions (regression) of ``model`` for every row, float64 [N],
-    in batches of ``batch_size`` rows (on CPU at most ``cpu_inference_rows(model)``);
-    ``bf16``: bfloat16 autocast for the dense layers, as in training with ``bf16``."""
+    in batches of ``batch_size`` rows (on CPU at most ``cpu_inference_rows`` of the scorer);
+    ``bf16``: bfloat16 autocast for the dense layers, as in training with ``bf16``; ``scorer``: the
+    module that computes the logits, by default ``model.scorer(len(data))``."""
     was_training = model.training
     model.eval()
+    scorer = model.scorer(len(data)) if scorer is None else scorer
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     if device.type == "cpu":
-        batch_size = min(batch_size, cpu_inference_rows(model))
+        batch_size = min(batch_size, cpu_inference_rows(scorer))
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        logits = torch.cat([model(b.to(device) if device.type != "cpu" else b).float()
+        logits = torch.cat([scorer(b.to(device) if device.type != "cpu" else b).float()
                             for b in BatchLoader(data, batch_size, shuffle="none")]).double().cpu()
     model.train(was_training)
     return (torch.sigmoid(logits) if model.task == "binary" else logits).numpy()
@@ -304,11 +307,12 @@ def predict(model: CTRModel, data: EncodedArrays, batch_size: int = 16384, bf16:
 INFERENCE_BLOCK_BYTES = 4 * 2**20
 
 
-def cpu_inference_rows(model: CTRModel) -> int:
+def cpu_inference_rows(model: torch.nn.Module) -> int:
     """Rows per prediction batch on CPU: those whose field embeddings E fill about
     ``INFERENCE_BLOCK_BYTES``. Larger batches allocate tensors that glibc maps fresh from the kernel
     (and faults in) every batch and that fall out of cache: at 16,384 rows of 39×16 embeddings FM
-    predicted 0.43M rows/s and FNN 87k, at 1,600-2,048 rows 0.8-0.97M and 115-136k (2-core CPU)."""
+    predicted 0.43M rows/s and FNN 87k, at 1,600-2,048 rows 0.8-0.97M and 115-136k (2-core CPU).
+    A module without field embeddings (``nn.FrozenFM``) gets as many rows as the caller allows."""
     row_bytes = sum(m.num_fields * m.dim * 4 for m in model.modules() if isinstance(m, FieldEmbedding))
     return max(256, INFERENCE_BLOCK_BYTES // max(row_bytes, 1))
 

@@ -1,0 +1,77 @@
+"""FrozenFM: LR and FM logits for prediction, from sums over fields of weights frozen at construction."""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..data.batch import Batch
+from .embedding import FieldEmbedding
+from .linear import LinearTerm
+
+
+class FrozenFM(nn.Module):
+    """ŷ = b + Σ_f w_f, plus, given an embedding, ½ (‖Σ_f e_f‖² − Σ_f ‖e_f‖²) (Rendle 2010, Eq. 5),
+    for prediction only: batch → logits [B], equal to the LR or FM forward in eval mode.
+
+    Each of the three sums is a sum over fields, so categorical fields take one ``embedding_bag``
+    (sum) over the table [w | W | ‖W‖²] [V, D + 2] built here, and numeric fields (e_f = x_f·v_f)
+    add two small matmuls. No [B, F, D] tensor is made: FM predicted 3.7-4.8M rows/s this way
+    against 0.4-1.0M for the forward that training needs (39 fields × 16, 392k ids, 2 cores).
+    Later changes of the model's weights are not seen: build a new one.
+    """
+
+    def __init__(self, linear: LinearTerm, embedding: Optional[FieldEmbedding] = None) -> None:
+        super().__init__()
+        if not self.supports(linear, embedding):
+            raise ValueError("FrozenFM needs the linear term and embedding over the same categorical and numeric "
+                             "fields, without sequence fields or tables of their own")
+        weights = linear.weights
+        with torch.no_grad():
+            table = [weights.table.weight]
+            numeric = [weights.numeric_weight] if weights.numeric_weight is not None else []
+            if embedding is not None:
+                rows = embedding.table.weight
+                table += [rows, rows.pow(2).sum(1, keepdim=True)]
+                if embedding.numeric_weight is not None:
+                    v = embedding.numeric_weight
+                    numeric += [v, v.pow(2).sum(1, keepdim=True)]
+            self.register_buffer("table", torch.cat(table, 1).float().contiguous())
+            self.register_buffer("numeric", torch.cat(numeric, 1).float() if numeric else None)
+            self.register_buffer("bias", linear.bias.detach().float().clone())
+        self.register_buffer("cat_index", weights.cat_index.clone())
+        self.register_buffer("num_index", weights.num_index.clone())
+        self._all_cat = weights._all_cat
+        self.dim = 0 if embedding is None else embedding.dim
+
+    @staticmethod
+    def supports(linear: LinearTerm, embedding: Optional[FieldEmbedding] = None) -> bool:
+        """Whether the modules hold only shared-table categorical and numeric fields (the same ones)."""
+        modules = [linear.weights] + ([embedding] if embedding is not None else [])
+        plain = all(not m._own_slots and not len(m.seq_index) for m in modules)
+        return plain and all(m.names == linear.weights.names for m in modules)
+
+    @classmethod
+    def pays(cls, linear: LinearTerm, embedding: Optional[FieldEmbedding] = None, rows: Optional[int] = None) -> bool:
+        """Whether FrozenFM ``supports`` the modules and, for ``rows`` rows (None: any number), would
+        look up at least as many ids as its table has rows, the work of building it."""
+        ids = None if rows is None else rows * linear.weights.num_fields
+        return cls.supports(linear, embedding) and (ids is None or ids >= linear.weights.table.num_embeddings)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        with torch.autocast(batch.cat.device.type, enabled=False):
+            ids = batch.cat if self._all_cat else batch.cat.index_select(1, self.cat_index)
+            # int64 ids: the bag over int32 ones measured 1.6x slower at 16,384 rows
+            sums = nn.functional.embedding_bag(ids.long(), self.table, mode="sum")   # [B, 1 (+ D + 1)]
+            if self.numeric is not None:
+                x = batch.num.index_select(1, self.num_index)
+                d = self.dim
+                sums[:, :d + 1] += x @ self.numeric[:, :d + 1]
+                if d:
+                    sums[:, d + 1] += (x * x) @ self.numeric[:, d + 1]
+            logits = self.bias + sums[:, 0]
+            if self.dim:
+                s = sums[:, 1:self.dim + 1]
+                logits = logits + 0.5 * ((s * s).sum(1) - sums[:, self.dim + 1])
+        return logits
