@@ -220,9 +220,9 @@ def data_line(dataset: str, results: List[dict]) -> str:
         what = (f"Adult (bundled), {sizes}; up to {spec['epochs']} "
                 f"epochs, early stopping on valid AUC (patience {spec['patience']}), best weights restored")
     return (f"Data: {what}; batch {spec['batch_size']}; embedding 16; Adam 1e-3; MLP [400, 400, 400]. "
-            f"Numeric fields: ctrkit cuts them into {BINS} quantile bins (`+raw_numeric`: value × vector), "
+            f"Numeric fields: ctrkit cuts them into at most {BINS} tie-aware quantile bins (`+raw_numeric`: value × vector), "
             f"pytorch-fm discretises them as in its Criteo example (⌊ln² x⌋ above 2) and label-encodes, "
-            f"DeepCTR-Torch MinMax-scales them (`+binned`: {BINS} quantile bins as sparse fields).")
+            f"DeepCTR-Torch MinMax-scales them (`+binned`: the same bins as sparse fields).")
 
 
 def write_results(results: List[dict], rates: Dict[str, float], args: argparse.Namespace) -> None:

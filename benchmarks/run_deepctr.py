@@ -15,15 +15,18 @@ from bench_util import AFM_ATTENTION, AUTOINT, BINS, EMBED_DIM, LR, MLP, Timer, 
 
 def preprocess(train_path: str, valid_path: str, numeric, categorical, binned: bool = False):
     """The README's path; ``binned`` first cuts each numeric column into BINS quantile bins of the
-    training rows (missing: a bin of its own) and makes it one more sparse field, as ctrkit's synthetic
-    runs see them (ctrkit bins log-scaled counts: the same quantile bins, the log being monotone)."""
+    training rows (missing: a bin of its own) and makes it one more sparse field, as ctrkit's runs see
+    them: the same tie-aware cuts (ctrkit's ``quantile_edges``, taken from the source file, numpy only;
+    ctrkit cuts log-scaled values of a 200k-row sample, the log being monotone)."""
     from sklearn.preprocessing import LabelEncoder, MinMaxScaler
+    quantile_edges = ctrkit_quantile_edges()
     train, valid = pd.read_csv(train_path), pd.read_csv(valid_path)
     n_train = len(train)
     data = pd.concat([train, valid], ignore_index=True)
     if binned:
         for c in numeric:
-            edges = np.unique(np.nanquantile(train[c].to_numpy(dtype=float), np.linspace(0, 1, BINS + 1)[1:-1]))
+            values = train[c].to_numpy(dtype=float)
+            edges = np.asarray(quantile_edges(values[~np.isnan(values)], BINS))
             data[c] = np.where(data[c].isna(), -1, np.searchsorted(edges, data[c].to_numpy(dtype=float), side="right"))
         categorical, numeric = categorical + numeric, []
     data[categorical] = data[categorical].fillna("-1")
@@ -33,6 +36,16 @@ def preprocess(train_path: str, valid_path: str, numeric, categorical, binned: b
     if numeric:
         data[numeric] = MinMaxScaler(feature_range=(0, 1)).fit_transform(data[numeric])
     return data.iloc[:n_train], data.iloc[n_train:], data, numeric, categorical
+
+
+def ctrkit_quantile_edges():
+    """ctrkit's ``quantile_edges`` from its source file (this virtualenv does not install ctrkit)."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "ctrkit", "features", "numeric_stats.py")
+    spec = importlib.util.spec_from_file_location("ctrkit_numeric_stats", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.quantile_edges
 
 
 def build(name: str, data: pd.DataFrame, numeric, categorical):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ctrkit.features.numeric_stats import Moments, RowSample, bin_edges
+from ctrkit.features.numeric_stats import Moments, RowSample, bin_edges, quantile_edges
 
 
 def chunks_of(values: np.ndarray, sizes):
@@ -52,10 +52,39 @@ def test_row_sample_keeps_every_row_of_a_small_stream():
 
 def test_bin_edges_quantile_width_and_a_field_absent_from_the_sample():
     moments = Moments()
-    moments.update(np.arange(101, dtype=np.float64))
-    assert bin_edges(moments, np.arange(101.0), 4, "quantile") == [25.0, 50.0, 75.0]
-    assert bin_edges(moments, np.empty(0), 4, "width") == [25.0, 50.0, 75.0]
+    moments.update(np.arange(100, dtype=np.float64))
+    assert bin_edges(moments, np.arange(100.0), 4, "quantile") == [25.0, 50.0, 75.0]
+    assert bin_edges(moments, np.empty(0), 3, "width") == [33.0, 66.0]
     # no sampled row has a value: equal-width edges between min and max
-    assert bin_edges(moments, np.empty(0), 4, "quantile") == [25.0, 50.0, 75.0]
+    assert bin_edges(moments, np.empty(0), 3, "quantile") == [33.0, 66.0]
     assert bin_edges(Moments(), np.empty(0), 4, "quantile") == []
-    assert bin_edges(moments, np.zeros(50), 4, "quantile") == [0.0]   # tied cut points merged
+    assert bin_edges(moments, np.zeros(50), 4, "quantile") == []        # one value: one bin
+
+
+def counts_per_bin(edges, values):
+    return np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+
+
+def test_quantile_edges_keep_a_heavy_value_apart_and_share_the_rest():
+    rng = np.random.default_rng(0)
+    # a count field: zero in 90% of rows, long-tailed otherwise; plain quantile cuts keep 5 bins
+    x = np.where(rng.random(100_000) < 0.9, 0.0, np.floor(rng.lognormal(3, 1.5, 100_000)) + 1)
+    assert len(np.unique(np.quantile(x, np.linspace(0, 1, 33)[1:-1]))) + 1 == 5
+    edges = quantile_edges(x, 32)
+    per_bin = counts_per_bin(edges, x)
+    assert len(per_bin) == 32 and edges[0] > 0                         # zero alone, 31 bins for the rest
+    assert per_bin[0] == (x == 0).sum()
+    rest = per_bin[1:]
+    assert rest.max() < 2 * rest.mean() and rest.min() > rest.mean() / 2   # about equal counts
+
+
+def test_quantile_edges_of_few_values_distinct_values_and_the_bucket_limit():
+    assert quantile_edges(np.array([3.0, 1.0, 1.0, 2.0, 3.0]), 4) == [2.0, 3.0]   # each value its own bin
+    y = np.random.default_rng(1).normal(size=64_000)                    # no ties: plain quantiles
+    np.testing.assert_array_equal(counts_per_bin(quantile_edges(y, 32), y), np.full(32, 2_000))
+    # many values each worth more than a bin's share, with light values between them: at most 8 bins
+    z = np.concatenate([np.repeat(np.arange(0.0, 40.0, 2.0), 100), np.arange(1.0, 40.0, 2.0)])
+    for buckets in (2, 8, 32):
+        edges = quantile_edges(z, buckets)
+        assert len(edges) + 1 <= buckets and edges == sorted(set(edges))
+    assert len(quantile_edges(z, 32)) + 1 >= 20                          # yet close to the limit

@@ -77,13 +77,62 @@ class RowSample:
 
 
 def bin_edges(moments: Moments, sample: np.ndarray, buckets: int, how: str) -> List[float]:
-    """Inner edges of ``buckets`` bins: ``buckets - 1`` cut points (fewer where they coincide), of
-    equal width between min and max (``how='width'``, also used for quantiles of a field so sparse
-    that no sampled row has a value) or at the quantiles of ``sample``."""
+    """Inner edges (cut points) of at most ``buckets`` bins; a value ``x`` falls in bin
+    ``searchsorted(edges, x, side='right')``.
+
+    ``how='width'``: equal widths between min and max (also used for quantile bins of a field so
+    sparse that no sampled row has a value). ``how='quantile'``: bins of about equal counts of
+    ``sample`` that keep tied values apart (``quantile_edges``)."""
     if moments.n == 0:
         return []
     if how == "width" or not len(sample):
-        cuts = np.linspace(moments.min, moments.max, buckets + 1)[1:-1]
-    else:
-        cuts = np.quantile(sample, np.linspace(0, 1, buckets + 1)[1:-1])
-    return [float(c) for c in np.unique(cuts)]
+        return [float(c) for c in np.unique(np.linspace(moments.min, moments.max, buckets + 1)[1:-1])]
+    return quantile_edges(sample, buckets)
+
+
+def quantile_edges(sample: np.ndarray, buckets: int) -> List[float]:
+    """Cut points of at most ``buckets`` bins of about equal counts of ``sample``, aware of ties.
+
+    Plain quantile cuts coincide where one value fills many quantiles (a count field that is zero
+    in 90% of rows keeps 3 of 32 bins). Here each distinct value gets its own bin when there are at
+    most ``buckets`` of them; otherwise a value that holds at least a bin's share of the rows gets a
+    bin of its own, and the runs of other values between such values share the remaining bins in
+    proportion to their counts, cut at their cumulative counts (a run too light for a bin joins the
+    heavy value before it). On Adult this
+    raised FNN's valid AUC from 0.9095 to 0.9226 (benchmarks/RESULTS.md)."""
+    values, counts = np.unique(sample, return_counts=True)
+    if len(values) <= buckets:
+        return [float(v) for v in values[1:]]
+    budget = buckets
+    while True:
+        starts = _bin_starts(counts, budget)
+        if starts.sum() <= buckets or budget == 1:
+            return [float(v) for v in values[1:][starts[1:]]]
+        budget -= int(starts.sum()) - buckets
+
+
+def _bin_starts(counts: np.ndarray, budget: int) -> np.ndarray:
+    """Whether each distinct value (sorted, with ``counts``) starts a bin when ``budget`` bins are
+    shared out: heavy values alone, the runs between them in proportion (see ``quantile_edges``)."""
+    n = counts.sum()
+    heavy = np.zeros(len(counts), dtype=bool)
+    while True:                                     # the share grows as heavy values leave the pool
+        share = (n - counts[heavy].sum()) / max(budget - int(heavy.sum()), 1)
+        more = (counts >= share) & ~heavy
+        if not more.any():
+            break
+        heavy |= more
+    starts = heavy.copy()
+    starts[0] = True
+    run_id = np.cumsum(heavy) * 2 + 1               # light runs: odd ids between the heavy values
+    run_id[heavy] -= 1
+    for rid in np.unique(run_id[~heavy]):
+        run = np.flatnonzero(run_id == rid)
+        c = counts[run]
+        bins = int(round(c.sum() / share))
+        if bins == 0:                               # too light for a bin: joins the heavy value before it
+            continue
+        index = np.floor((np.cumsum(c) - c) * bins / c.sum()).astype(np.int64)
+        starts[run[0]] = True
+        starts[run[1:]] |= index[1:] != index[:-1]
+    return starts

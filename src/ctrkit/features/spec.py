@@ -24,8 +24,10 @@ class FeatureSpec:
 
     Categorical and sequence fields get a vocabulary (tokens seen at least ``min_count`` times in
     the training rows) plus an out-of-vocabulary id and a missing id. Numeric fields are filled,
-    optionally log-transformed, then scaled, or cut into ``buckets`` bins and treated as
-    categorical from then on.
+    optionally log-transformed, then scaled, or cut into at most ``buckets`` bins and treated as
+    categorical from then on: ``bucketing='quantile'`` bins hold about equal numbers of training
+    rows, with a value that fills a bin's share (say the zero of a count) in a bin of its own
+    (``features.numeric_stats.quantile_edges``); ``'width'`` bins are equally wide.
     """
 
     name: str
