@@ -41,7 +41,8 @@ def preprocess(train_path: str, valid_path: str, numeric, categorical, binned: b
 def ctrkit_quantile_edges():
     """ctrkit's ``quantile_edges`` from its source file (this virtualenv does not install ctrkit)."""
     import importlib.util
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "ctrkit", "features", "numeric_stats.py")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(root, "src", "ctrkit", "features", "numeric_stats.py")
     spec = importlib.util.spec_from_file_location("ctrkit_numeric_stats", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
