@@ -114,9 +114,10 @@ def predictor(model: CTRModel, engine: str = "auto", bf16: bool = False) -> Call
     ONNX Runtime and LR's and FM's torch scorer (``nn.FrozenFM``) keep the weights the model has
     when the function is made: make a new one after changing them."""
     check_engine(engine)
-    if (default_engine(model, bf16) if engine == "auto" else engine) == "onnx":
+    scorer = model if engine == "onnx" else model.scorer()
+    if (default_engine(model, bf16, scorer) if engine == "auto" else engine) == "onnx":
         return OnnxPredictor.from_model(model).predict
-    return partial(predict, model, bf16=bf16, scorer=model.scorer())
+    return partial(predict, model, bf16=bf16, scorer=scorer)
 
 
 def check_engine(engine: str) -> None:
@@ -124,16 +125,16 @@ def check_engine(engine: str) -> None:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
 
 
-def default_engine(model: CTRModel, bf16: bool = False) -> str:
+def default_engine(model: CTRModel, bf16: bool = False, scorer: Optional[nn.Module] = None) -> str:
     """The engine ``auto`` picks for ``model``: eager torch for bfloat16 runs and for models that
     predict through a scorer of their own (LR and FM: ``nn.FrozenFM``, 12-26M and 5-7M rows/s
-    against 5M and 0.7-1.0M in ONNX Runtime, ``benchmarks/bench_predict.py``); else ONNX Runtime for float32
-    models on CPU, when it is installed. After training, in the 1M-row benchmark
+    against 5M and 0.7-1.0M in ONNX Runtime, ``benchmarks/bench_predict.py``); else ONNX Runtime
+    for float32 models on CPU, when it is installed. After training, in the 1M-row benchmark
     (benchmarks/RESULTS.md), ONNX Runtime predicted FNN, DeepFM, AutoInt(+) and FiGNN 1.1-2.5×
     faster than eager torch, whose speed depends on the heap that training left (AFM: 20-51k rows/s
-    by run, against 35-47k in ONNX Runtime)."""
+    by run, against 35-47k in ONNX Runtime). ``scorer``: ``model.scorer()`` when the caller has it."""
     on_cpu = all(p.device.type == "cpu" for p in model.parameters())
-    own_scorer = type(model).scorer is not CTRModel.scorer and model.scorer() is not model
+    own_scorer = (model.scorer() if scorer is None else scorer) is not model
     return "onnx" if on_cpu and not bf16 and not own_scorer and onnx_available() else "torch"
 
 

@@ -7,5 +7,5 @@ from .interaction import AttentionalPooling, PairwiseProducts, fm_second_order
 from .mlp import MLP, Dice, activation
 from .scoring import AttentionalScoring
 
-__all__ = ["AttentionalEdges", "AttentionalPooling", "AttentionalScoring", "Dice", "FieldEmbedding", "FieldGraph", "FrozenFM",
-           "GraphLayer", "MLP", "MultiHeadSelfAttention", "PairwiseProducts", "activation", "fm_second_order"]
+__all__ = ["AttentionalEdges", "AttentionalPooling", "AttentionalScoring", "Dice", "FieldEmbedding", "FieldGraph",
+           "FrozenFM", "GraphLayer", "MLP", "MultiHeadSelfAttention", "PairwiseProducts", "activation", "fm_second_order"]
