@@ -22,6 +22,17 @@ def test_fm_trick_equals_explicit_pair_sum():
     torch.testing.assert_close(fm_second_order(e), brute)
 
 
+def test_fm_closed_form_gradient_equals_autograd_of_pair_sum():
+    """fm_second_order's hand-written backward: the gradient autograd takes through the pair sum."""
+    e = torch.randn(5, 7, 4, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(5, dtype=torch.float64)
+    brute = sum((e[:, i] * e[:, j]).sum(-1) for i in range(7) for j in range(i + 1, 7))
+    (expected,) = torch.autograd.grad((brute * weights).sum(), e)
+    (got,) = torch.autograd.grad((fm_second_order(e) * weights).sum(), e)
+    torch.testing.assert_close(got, expected)
+    assert torch.autograd.gradcheck(fm_second_order, (e,))
+
+
 def test_pairwise_products_equal_double_loop():
     e = torch.randn(3, 6, 5)
     block = PairwiseProducts(6)

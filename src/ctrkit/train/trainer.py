@@ -291,16 +291,18 @@ def predict(model: CTRModel, data: EncodedArrays, batch_size: int = 16384, bf16:
     in batches of ``batch_size`` rows (on CPU at most ``cpu_inference_rows`` of the scorer);
     ``bf16``: bfloat16 autocast for the dense layers, as in training with ``bf16``; ``scorer``: the
     module that computes the logits, by default ``model.scorer(len(data))``."""
-    was_training = model.training
-    model.eval()
     scorer = model.scorer(len(data)) if scorer is None else scorer
+    was_training = scorer.training   # switched only when needed: eval() walks every submodule
+    if was_training:
+        scorer.eval()
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     if device.type == "cpu":
         batch_size = min(batch_size, cpu_inference_rows(scorer))
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         logits = torch.cat([scorer(b.to(device) if device.type != "cpu" else b).float()
                             for b in BatchLoader(data, batch_size, shuffle="none")]).double().cpu()
-    model.train(was_training)
+    if was_training:
+        scorer.train()
     return (torch.sigmoid(logits) if model.task == "binary" else logits).numpy()
 
 
