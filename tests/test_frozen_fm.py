@@ -79,3 +79,18 @@ def test_prediction_runs_the_frozen_scorer_in_torch_by_default():
         model.linear.bias.add_(2.0)
     np.testing.assert_array_equal(run(data), before)                   # the function keeps its weights
     assert (predict(model, data) > before).all()                        # predict() scores the weights of now
+
+
+def test_predict_runs_in_eval_mode_and_leaves_the_mode_as_it_was():
+    """Dropout is off while predicting (same scores twice), and a training model stays in training."""
+    model, data = small_model("deepfm", "numeric")
+    model.dnn.net.append(torch.nn.Dropout(0.5))
+    model.train()
+    first = predict(model, data)
+    np.testing.assert_array_equal(predict(model, data), first)
+    assert model.training and all(m.training for m in model.modules())
+    model.eval()
+    predict(model, data)
+    assert not any(m.training for m in model.modules())
+    fm = small_model("fm", "numeric")[0]
+    assert not FrozenFM(fm.linear, fm.embedding).training              # built for prediction only
