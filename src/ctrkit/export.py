@@ -128,7 +128,7 @@ def check_engine(engine: str) -> None:
 def default_engine(model: CTRModel, bf16: bool = False, scorer: Optional[nn.Module] = None) -> str:
     """The engine ``auto`` picks for ``model``: eager torch for bfloat16 runs and for models that
     predict through a scorer of their own (LR and FM: ``nn.FrozenFM``, 12-26M and 5-7M rows/s
-    against 5M and 0.7-1.0M in ONNX Runtime, ``benchmarks/bench_predict.py``); else ONNX Runtime
+    against 4.4-5.4M and 0.7-1.0M in ONNX Runtime, ``benchmarks/bench_predict.py``); else ONNX Runtime
     for float32 models on CPU, when it is installed. After training, in the 1M-row benchmark
     (benchmarks/RESULTS.md), ONNX Runtime predicted FNN, DeepFM, AutoInt(+) and FiGNN 1.1-2.5×
     faster than eager torch, whose speed depends on the heap that training left (AFM: 20-51k rows/s

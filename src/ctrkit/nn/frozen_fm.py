@@ -63,7 +63,8 @@ class FrozenFM(nn.Module):
     def forward(self, batch: Batch) -> torch.Tensor:
         with torch.autocast(batch.cat.device.type, enabled=False):
             ids = batch.cat if self._all_cat else batch.cat.index_select(1, self.cat_index)
-            # the int32 ids as they are: a conversion to int64 cost LR 20-40% of its time
+            # the int32 ids as they are: with a copy to int64, LR's bag over 200k rows in batches of
+            # 16,384 took 13.2 and 6.3 ms against 9.2 and 5.3 ms (two runs)
             sums = nn.functional.embedding_bag(ids, self.table, mode="sum")   # [B, 1 (+ D + 1)]
             if self.numeric is not None:
                 x = batch.num.index_select(1, self.num_index)
