@@ -9,7 +9,7 @@ import resource
 import sys
 import time
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List
+from typing import Callable, Dict, Iterator, List, Tuple
 
 import numpy as np
 
@@ -51,6 +51,38 @@ def warm_up_torch() -> None:
     optimizer = torch.optim.Adam([p])
     p.sum().backward()
     optimizer.step()
+
+
+# Prediction is timed as the median of repeated calls on the valid split, calls repeating until this
+# many seconds have passed (at least one call): one call on Adult's 6,512 rows takes 0.3-40 ms, and a
+# single such timing varied by ±25% from run to run on this machine.
+PREDICT_BUDGET_S = 2.0
+
+
+def timed_predictions(predict: Callable[[], np.ndarray], budget_s: float = PREDICT_BUDGET_S,
+                      max_calls: int = 200) -> Tuple[np.ndarray, float, int]:
+    """``predict()``'s first result, the median seconds of its calls, and the number of calls."""
+    seconds: List[float] = []
+    first, start = None, time.perf_counter()
+    while not seconds or (time.perf_counter() - start < budget_s and len(seconds) < max_calls):
+        t = time.perf_counter()
+        out = predict()
+        seconds.append(time.perf_counter() - t)
+        first = out if first is None else first
+    return first, float(np.median(seconds)), len(seconds)
+
+
+def matmul_gflops(dtype: str = "float32", repeats: int = 5) -> float:
+    """This machine's matmul rate now: the best of ``repeats`` 4096² ``torch.mm``s, in GFLOP/s."""
+    import torch
+    a, b = (torch.randn(4096, 4096, dtype=getattr(torch, dtype)) for _ in range(2))
+    torch.mm(a, b)
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        best = max(best, 2 * 4096 ** 3 / (time.perf_counter() - start))
+    return best / 1e9
 
 
 def peak_rss_mb() -> float:

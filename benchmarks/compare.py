@@ -25,7 +25,7 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from bench_util import BINS, DATASETS
+from bench_util import BINS, DATASETS, PREDICT_BUDGET_S, matmul_gflops
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -105,31 +105,27 @@ def run(library: str, model: str, dataset: str, paths: Dict[str, str], extra: Li
     python = sys.executable if library == "ctrkit" else peers_python()
     cmd = [python, os.path.join(HERE, RUNNERS[library]), "--model", model, "--dataset", dataset,
            "--train", paths["train"], "--valid", paths["valid"], *extra]
+    rate_before = matmul_gflops()
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    rate_after = matmul_gflops()
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         print(f"  {library} {model} failed:\n{proc.stderr[-2000:]}", flush=True)
         return None
     result = json.loads(lines[-1][7:])
     result["dataset"] = dataset
-    result["wall_seconds"] = time.perf_counter() - start
+    result["wall_seconds"] = wall
+    # this machine's speed drifts (4096² fp32 matmul 110-184 GFLOP/s within one day): the rate just
+    # before and after the run is the one its '% of fp32 matmul' is measured against
+    result["matmul_gflops"] = (rate_before + rate_after) / 2
+    result["matmul_gflops_before_after"] = [rate_before, rate_after]
     return result
 
 
 def matmul_rates() -> Dict[str, float]:
-    import torch
-    rates = {}
-    for name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
-        a, b = torch.randn(4096, 4096, dtype=dtype), torch.randn(4096, 4096, dtype=dtype)
-        torch.mm(a, b)
-        best = 0.0
-        for _ in range(5):
-            start = time.perf_counter()
-            torch.mm(a, b)
-            best = max(best, 2 * 4096 ** 3 / (time.perf_counter() - start))
-        rates[name] = best / 1e9
-    return rates
+    return {name: matmul_gflops(name) for name in ("float32", "bfloat16")}
 
 
 def main() -> None:
@@ -165,8 +161,8 @@ def main() -> None:
                     continue
                 if "step_flops" in r:   # counted by the ctrkit runner on its first batch
                     r["step_gflop"] = r["step_flops"] / 1e9
-                    r["matmul_fraction"] = (r["step_flops"] / batch * r["train_samples_per_second"]
-                                            / (rates["float32"] * 1e9))
+                    rate = r.get("matmul_gflops", rates["float32"])
+                    r["matmul_fraction"] = r["step_flops"] / batch * r["train_samples_per_second"] / (rate * 1e9)
                 results.append(r)
                 with open(os.path.join(HERE, "results.partial.json"), "w") as fh:   # survives a kill
                     json.dump(results, fh, indent=1)
@@ -200,7 +196,8 @@ def _row(r: dict, peers: List[dict]) -> str:
             cells[8] = f"{r['auc'] - best('auc'):+.4f}"
             cells[11] = _ratio(best("preprocess"), r["preprocess"])
         cells[13] = f"{r.get('step_gflop', 0):.2f}"
-        cells[14] = f"{100 * r.get('matmul_fraction', 0):.0f}%"
+        cells[14] = f"{100 * r.get('matmul_fraction', 0):.0f}%" + (
+            f" of {r['matmul_gflops']:.0f}" if "matmul_gflops" in r else "")
     return "| " + " | ".join(cells) + " |"
 
 
@@ -232,7 +229,10 @@ def write_results(results: List[dict], rates: Dict[str, float], args: argparse.N
              f"--variants {args.variants}{' --merge' if args.merge else ''}`", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
              f"{platform.platform()}; torch threads = cores. Matmul rate (4096² torch.mm): float32 "
-             f"{rates['float32']:.0f} GFLOP/s, bfloat16 {rates['bfloat16']:.0f} GFLOP/s.", ""]
+             f"{rates['float32']:.0f} GFLOP/s, bfloat16 {rates['bfloat16']:.0f} GFLOP/s at the start; "
+             f"a ctrkit row's '% of fp32 matmul' divides by the mean of the float32 rates measured just "
+             f"before and after its run (shown after 'of'). Prediction: the median time of "
+             f"repeated calls on the valid split (for {PREDICT_BUDGET_S:.0f} s, at least one call).", ""]
     for dataset in dict.fromkeys(r["dataset"] for r in results):
         subset = [r for r in results if r["dataset"] == dataset]
         lines += [f"## {dataset}", "", data_line(dataset, subset), "", HEADER, "|---" * HEADER.count(" | ") + "|---|"]

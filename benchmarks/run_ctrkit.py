@@ -9,7 +9,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import AFM_ATTENTION, AUTOINT, BINS, EMBED_DIM, LR, MLP, Timer, report, runner_args, scores, warm_up_torch  # noqa: E402
+from bench_util import AFM_ATTENTION, AUTOINT, BINS, EMBED_DIM, LR, MLP, Timer, report, runner_args, scores, timed_predictions, warm_up_torch  # noqa: E402
 
 from ctrkit.data import BatchLoader  # noqa: E402
 from ctrkit.features import FeatureSpec, Processor, Schema  # noqa: E402
@@ -73,10 +73,10 @@ def main() -> None:
     # Each engine is made just before its timing: an ONNX Runtime session made earlier kept its
     # threads spinning through the torch timing (Adult LR: 0.36M against 10.7M rows/s).
     engines = ("torch",) if args.bf16 else ("torch", "onnx")
+    calls = {}
     for name in engines:
         run_predict = predictor(model, name, args.bf16)
-        with timer(f"predict_{name}"):
-            scored = run_predict(valid)
+        scored, timer.seconds[f"predict_{name}"], calls[name] = timed_predictions(lambda: run_predict(valid))
         if name == default_engine(model, args.bf16):
             p, timer.seconds["predict"] = scored, timer.seconds[f"predict_{name}"]
     variant = "".join(f"+{k}" for k in ("sparse", "bf16", "raw_numeric", "peer_sizes") if getattr(args, k))
@@ -85,7 +85,7 @@ def main() -> None:
             "step_flops": flops, **timer.seconds,
             "train_samples_per_second": len(train) * trainer.epoch / timer.seconds["train"],
             "predict_samples_per_second": len(valid) / timer.seconds["predict"],
-            "predict_engine": default_engine(model, args.bf16),
+            "predict_engine": default_engine(model, args.bf16), "predict_calls": calls[default_engine(model, args.bf16)],
             **{f"predict_{name}_samples_per_second": len(valid) / timer.seconds[f"predict_{name}"] for name in engines},
             **scores(valid.label, p)})
 

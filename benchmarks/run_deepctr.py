@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import AFM_ATTENTION, AUTOINT, BINS, EMBED_DIM, LR, MLP, Timer, fit_peer, report, runner_args, scores, warm_up_torch  # noqa: E402
+from bench_util import AFM_ATTENTION, AUTOINT, BINS, EMBED_DIM, LR, MLP, Timer, fit_peer, report, runner_args, scores, timed_predictions, warm_up_torch  # noqa: E402
 
 
 def preprocess(train_path: str, valid_path: str, numeric, categorical, binned: bool = False):
@@ -96,11 +96,10 @@ def main() -> None:
     warm_up_torch()
     aucs = fit_peer(model, train_epoch, lambda: scores(y_valid, predict())["auc"], args, timer)
     epochs = len(aucs) or args.epochs
-    with timer("predict"):
-        p = predict()
+    p, timer.seconds["predict"], calls = timed_predictions(predict)
     report({"library": "deepctr-torch" + ("+binned" if args.binned_numeric else ""), "model": args.model, "rows": len(train), "valid_rows": len(valid),
             "epochs": epochs, **timer.seconds, "train_samples_per_second": len(train) * epochs / timer.seconds["train"],
-            "predict_samples_per_second": len(valid) / timer.seconds["predict"],
+            "predict_samples_per_second": len(valid) / timer.seconds["predict"], "predict_calls": calls,
             **scores(y_valid, p)})
 
 

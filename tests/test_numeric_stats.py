@@ -88,3 +88,16 @@ def test_quantile_edges_of_few_values_distinct_values_and_the_bucket_limit():
         edges = quantile_edges(z, buckets)
         assert len(edges) + 1 <= buckets and edges == sorted(set(edges))
     assert len(quantile_edges(z, 32)) + 1 >= 20                          # yet close to the limit
+
+
+def test_row_sample_holds_the_rows_with_the_smallest_keys():
+    """Whatever the chunking, the sample is the ``size`` rows whose uniform keys (drawn from the seed,
+    one per row in stream order) are the smallest: the reservoir replaces rows in place correctly."""
+    n, size = 50_000, 3_000
+    keys = np.random.default_rng(7).random(n)
+    expected = np.sort(np.argsort(keys)[:size]).astype(np.float64)
+    for chunk in (1_000, 2_999, 7_919, n):
+        sample = RowSample(["row"], seed=7, size=size)
+        for start in range(0, n, chunk):
+            sample.update({"row": np.arange(start, min(start + chunk, n), dtype=np.float64)})
+        np.testing.assert_array_equal(np.sort(sample.values("row")), expected)
