@@ -2,7 +2,7 @@
 
     python benchmarks/compare.py [--datasets synthetic,adult] [--rows 1000000] [--valid-rows 200000]
                                  [--models lr,fm,...] [--libraries ctrkit,deepctr-torch,pytorch-fm]
-                                 [--variants bf16,peer-sizes] [--merge]
+                                 [--variants bf16,peer-sizes] [--repeats 1] [--merge]
 
 Creates benchmarks/.venv-peers (deepctr-torch and torchfm from the package registry, with the
 same pinned torch) on first use, writes CSVs to benchmarks/.cache (the synthetic Criteo-shaped data,
@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -124,6 +125,22 @@ def run(library: str, model: str, dataset: str, paths: Dict[str, str], extra: Li
     return result
 
 
+def median_run(runs: List[Optional[dict]]) -> Optional[dict]:
+    """One result from repeated runs of a row: the median of each number (the runs' own figures kept
+    under 'runs'); None if any run failed. Single runs of a row varied by ±25-50% on this machine
+    (synthetic LR: 0.75-1.8M samples/s in five processes)."""
+    if not runs or any(r is None for r in runs):
+        return None
+    if len(runs) == 1:
+        return runs[0]
+    merged = dict(runs[0])
+    for key, value in runs[0].items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            merged[key] = statistics.median(r[key] for r in runs)
+    merged["runs"] = runs
+    return merged
+
+
 def matmul_rates() -> Dict[str, float]:
     return {name: matmul_gflops(name) for name in ("float32", "bfloat16")}
 
@@ -138,6 +155,8 @@ def main() -> None:
     parser.add_argument("--variants", default="bf16,peer-sizes",
                         help="extra ctrkit runs (comma-separated): sparse, bf16, raw-numeric, peer-sizes "
                              "(AutoInt at DeepCTR-Torch's attention width, 2 heads x 8)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs per row, each in a fresh process; the row shows the median of each figure")
     parser.add_argument("--merge", action="store_true",
                         help="keep results.json's rows for (dataset, library, model) triples not run now (same data size)")
     args = parser.parse_args()
@@ -156,7 +175,7 @@ def main() -> None:
                     and "deepctr-torch" in args.libraries):
                 runs.append(("deepctr-torch", ["--binned-numeric"]))
             for library, extra in runs:
-                r = run(library, model, dataset, paths, extra)
+                r = median_run([run(library, model, dataset, paths, extra) for _ in range(args.repeats)])
                 if r is None:
                     continue
                 if "step_flops" in r:   # counted by the ctrkit runner on its first batch
@@ -184,7 +203,8 @@ def _ratio(a: float, b: Optional[float]) -> str:
 
 def _row(r: dict, peers: List[dict]) -> str:
     """One table row; ratios and the hardware columns only for ctrkit rows."""
-    cells = [r["model"], r["library"], str(r.get("epochs", 1)), f"{r['train_samples_per_second']:,.0f}", "",
+    runs = f" (median of {len(r['runs'])})" if "runs" in r else ""
+    cells = [r["model"], r["library"] + runs, str(r.get("epochs", 1)), f"{r['train_samples_per_second']:,.0f}", "",
              f"{r['predict_samples_per_second']:,.0f}" + (f" ({r['predict_engine']})" if "predict_engine" in r else ""),
              "", f"{r['auc']:.4f}", "", f"{r['logloss']:.4f}",
              f"{r['preprocess']:.1f}", "", f"{r['peak_rss_mb']:,.0f}", "", ""]
@@ -226,7 +246,7 @@ def write_results(results: List[dict], rates: Dict[str, float], args: argparse.N
     lines = ["# ctrkit vs DeepCTR-Torch and pytorch-fm", "",
              f"Command: `python benchmarks/compare.py --datasets {args.datasets} --rows {args.rows} "
              f"--valid-rows {args.valid_rows} --models {args.models} --libraries {args.libraries} "
-             f"--variants {args.variants}{' --merge' if args.merge else ''}`", "",
+             f"--variants {args.variants} --repeats {args.repeats}{' --merge' if args.merge else ''}`", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
              f"{platform.platform()}; torch threads = cores. Matmul rate (4096² torch.mm): float32 "
              f"{rates['float32']:.0f} GFLOP/s, bfloat16 {rates['bfloat16']:.0f} GFLOP/s at the start; "

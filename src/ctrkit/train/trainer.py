@@ -2,6 +2,7 @@
 checkpoints and resume, history and progress. The model never knows it is being trained."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import os
@@ -298,9 +299,12 @@ def predict(model: CTRModel, data: EncodedArrays, batch_size: int = 16384, bf16:
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     if device.type == "cpu":
         batch_size = min(batch_size, cpu_inference_rows(scorer))
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        logits = torch.cat([scorer(b.to(device) if device.type != "cpu" else b).float()
-                            for b in BatchLoader(data, batch_size, shuffle="none")]).double().cpu()
+    # no autocast context and no concatenation unless needed: 8-17 of 147 µs per call for Adult's
+    # 6,512 rows with LR (best of 5 × 3,000 calls)
+    with torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+        parts = [scorer(b.to(device) if device.type != "cpu" else b).float()
+                 for b in BatchLoader(data, batch_size, shuffle="none")]
+    logits = (parts[0] if len(parts) == 1 else torch.cat(parts)).double().cpu()
     if was_training:
         scorer.train()
     return (torch.sigmoid(logits) if model.task == "binary" else logits).numpy()
