@@ -221,6 +221,13 @@ def _row(r: dict, peers: List[dict]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _row_order(r: dict) -> tuple:
+    """Within a model: the plain configuration (ctrkit, then the peers), its ctrkit variants, then
+    the equal-work rows."""
+    library = r["library"]
+    return (library in EQUAL_WORK, "+" in library, not library.startswith("ctrkit"), library)
+
+
 NOTES_MARKER = "<!-- analysis: kept as written when compare.py rewrites the tables above -->"
 MODEL_ORDER = ["lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn"]
 HEADER = ("| model | library | epochs | train samples/s | × best peer | predict samples/s (engine) | × best peer | valid AUC | "
@@ -257,7 +264,7 @@ def write_results(results: List[dict], rates: Dict[str, float], args: argparse.N
         subset = [r for r in results if r["dataset"] == dataset]
         lines += [f"## {dataset}", "", data_line(dataset, subset), "", HEADER, "|---" * HEADER.count(" | ") + "|---|"]
         for model in sorted(dict.fromkeys(r["model"] for r in subset), key=MODEL_ORDER.index):
-            rows = [r for r in subset if r["model"] == model]
+            rows = sorted((r for r in subset if r["model"] == model), key=_row_order)
             peers = [r for r in rows if not r["library"].startswith("ctrkit")]
             lines += [_row(r, [p for p in peers if (p["library"] in EQUAL_WORK) == (r["library"] in EQUAL_WORK)])
                       for r in rows]
