@@ -54,7 +54,7 @@ def warm_up_torch() -> None:
 
 
 # Prediction is timed as the median of repeated calls on the valid split, calls repeating until this
-# many seconds have passed (at least one call): one call on Adult's 6,512 rows takes 0.3-40 ms, and a
+# many seconds have passed (at least one call): one call on Adult's 6,512 rows takes 0.14-360 ms, and a
 # single such timing varied by ±25% from run to run on this machine.
 PREDICT_BUDGET_S = 2.0
 

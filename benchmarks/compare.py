@@ -118,7 +118,7 @@ def run(library: str, model: str, dataset: str, paths: Dict[str, str], extra: Li
     result = json.loads(lines[-1][7:])
     result["dataset"] = dataset
     result["wall_seconds"] = wall
-    # this machine's speed drifts (4096² fp32 matmul 110-184 GFLOP/s within one day): the rate just
+    # this machine's speed drifts (4096² fp32 matmul 110-191 GFLOP/s within one day): the rate just
     # before and after the run is the one its '% of fp32 matmul' is measured against
     result["matmul_gflops"] = (rate_before + rate_after) / 2
     result["matmul_gflops_before_after"] = [rate_before, rate_after]
