@@ -2,7 +2,7 @@
 by the fields that are cut into quantile bins."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Union
 
 import numpy as np
 
@@ -69,7 +69,8 @@ class RowSample:
                 self._keys, self._values = self._keys[keep], self._values[:, keep]
             return
         # Full: the rows with a key below the sample's largest compete, and as many sampled rows as
-        # rows that enter are overwritten in place (copying the whole sample per chunk cost 30 ms).
+        # rows that enter are overwritten in place (copying the whole 13-field sample for every chunk
+        # of 131,072 rows cost 28-42 ms a chunk, this 12-13 ms).
         rows = np.flatnonzero(keys < self._keys.max())
         if not len(rows):
             return
@@ -82,7 +83,8 @@ class RowSample:
         self._keys[slots] = keys[rows]
         self._values[:, slots] = self._rows(columns, rows)
 
-    def _rows(self, columns: Dict[str, np.ndarray], rows) -> np.ndarray:
+    def _rows(self, columns: Dict[str, np.ndarray], rows: Union[slice, np.ndarray]) -> np.ndarray:
+        """The values of ``rows`` of the chunk, one row per field: [fields, rows]."""
         return np.stack([columns[name][rows] for name in self.names])
 
     def values(self, name: str) -> np.ndarray:
