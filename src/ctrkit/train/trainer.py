@@ -19,6 +19,7 @@ from ..data.loader import BatchLoader
 from ..data.store import EncodedArrays
 from ..models.base import CTRModel
 from ..nn.embedding import FieldEmbedding
+from .allocator import keep_freed_memory
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from .metrics import binary_metrics, group_auc, regression_metrics, roc_auc
 from .optim import build_optimizers
@@ -98,6 +99,7 @@ class Trainer:
                 raise TypeError(f"unknown training option {key!r}; valid: {', '.join(sorted(valid))}")
             setattr(self.config, key, value)
         torch.set_num_threads(self.config.threads or cores())
+        keep_freed_memory()
         self.out_dir = out_dir
         self.history: List[Dict[str, float]] = []
         self.best_epoch = 0
@@ -292,6 +294,7 @@ def predict(model: CTRModel, data: EncodedArrays, batch_size: int = 16384, bf16:
     in batches of ``batch_size`` rows (on CPU at most ``cpu_inference_rows`` of the scorer);
     ``bf16``: bfloat16 autocast for the dense layers, as in training with ``bf16``; ``scorer``: the
     module that computes the logits, by default ``model.scorer(len(data))``."""
+    keep_freed_memory()
     scorer = model.scorer(len(data)) if scorer is None else scorer
     was_training = scorer.training   # switched only when needed: eval() walks every submodule
     if was_training:
