@@ -249,6 +249,26 @@ def data_line(dataset: str, results: List[dict]) -> str:
             f"DeepCTR-Torch MinMax-scales them (`+binned`: the same bins as sparse fields).")
 
 
+INT8_KEY = "predict_onnx-int8_samples_per_second"
+
+
+def int8_lines(rows: List[dict]) -> List[str]:
+    """The opt-in int8 engine against float32 ONNX Runtime and the best peer, for the ctrkit float32
+    runs that timed it (the same processes and trained weights as the main table's rows)."""
+    lines = ["Opt-in int8 prediction (`engine=\"onnx-int8\"`: ONNX Runtime, int8 weights in the matrix "
+             "products), timed in the same runs as the rows above:", "",
+             "| model | library | float32 ONNX samples/s | int8 samples/s | × float32 | × best peer "
+             "| valid AUC float32 → int8 | max abs Δp |", "|---" * 8 + "|"]
+    for r in rows:
+        runs = f" (median of {len(r['runs'])})" if "runs" in r else ""
+        best = max((p["predict_samples_per_second"] for p in r["peers"]), default=None)
+        lines.append(f"| {r['model']} | {r['library']}{runs} | {r['predict_onnx_samples_per_second']:,.0f} | "
+                     f"{r[INT8_KEY]:,.0f} | {r[INT8_KEY] / r['predict_onnx_samples_per_second']:.2f} | "
+                     f"{_ratio(r[INT8_KEY], best)} | {r['auc']:.4f} → {r['int8_auc']:.4f} | "
+                     f"{r['int8_max_abs_diff']:.4f} |")
+    return lines + [""]
+
+
 def write_results(results: List[dict], rates: Dict[str, float], args: argparse.Namespace) -> None:
     lines = ["# ctrkit vs DeepCTR-Torch and pytorch-fm", "",
              f"Command: `python benchmarks/compare.py --datasets {args.datasets} --rows {args.rows} "
@@ -263,12 +283,18 @@ def write_results(results: List[dict], rates: Dict[str, float], args: argparse.N
     for dataset in dict.fromkeys(r["dataset"] for r in results):
         subset = [r for r in results if r["dataset"] == dataset]
         lines += [f"## {dataset}", "", data_line(dataset, subset), "", HEADER, "|---" * HEADER.count(" | ") + "|---|"]
+        int8_rows = []
         for model in sorted(dict.fromkeys(r["model"] for r in subset), key=MODEL_ORDER.index):
             rows = sorted((r for r in subset if r["model"] == model), key=_row_order)
             peers = [r for r in rows if not r["library"].startswith("ctrkit")]
-            lines += [_row(r, [p for p in peers if (p["library"] in EQUAL_WORK) == (r["library"] in EQUAL_WORK)])
-                      for r in rows]
+            for r in rows:
+                same_work = [p for p in peers if (p["library"] in EQUAL_WORK) == (r["library"] in EQUAL_WORK)]
+                lines.append(_row(r, same_work))
+                if INT8_KEY in r:
+                    int8_rows.append({**r, "peers": same_work})
         lines.append("")
+        if int8_rows:
+            lines += int8_lines(int8_rows)
     text = "\n".join(lines)
     path = os.path.join(HERE, "RESULTS.md")
     if os.path.exists(path):          # keep the hand-written analysis below the marker

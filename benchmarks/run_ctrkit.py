@@ -5,6 +5,7 @@ import copy
 import os
 import sys
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -72,22 +73,27 @@ def main() -> None:
     # by each engine; the one-time export is not timed (it happens once per fitted or loaded model).
     # Each engine is made just before its timing: an ONNX Runtime session made earlier kept its
     # threads spinning through the torch timing (Adult LR: 0.36M against 10.7M rows/s).
-    engines = ("torch",) if args.bf16 else ("torch", "onnx")
-    calls = {}
+    # onnx-int8 (opt-in, int8 weights) is timed and scored beside them; it is never the default.
+    engines = ("torch",) if args.bf16 else ("torch", "onnx", "onnx-int8")
+    calls, outputs = {}, {}
     for name in engines:
         run_predict = predictor(model, name, args.bf16)
-        scored, timer.seconds[f"predict_{name}"], calls[name] = timed_predictions(lambda: run_predict(valid))
-        if name == default_engine(model, args.bf16):
-            p, timer.seconds["predict"] = scored, timer.seconds[f"predict_{name}"]
+        outputs[name], timer.seconds[f"predict_{name}"], calls[name] = timed_predictions(lambda: run_predict(valid))
+    default = default_engine(model, args.bf16)
+    p, timer.seconds["predict"] = outputs[default], timer.seconds[f"predict_{default}"]
+    int8 = {}
+    if "onnx-int8" in outputs:
+        int8 = {f"int8_{k}": v for k, v in scores(valid.label, outputs["onnx-int8"]).items()}
+        int8["int8_max_abs_diff"] = float(np.abs(outputs["onnx-int8"] - outputs["onnx"]).max())
     variant = "".join(f"+{k}" for k in ("sparse", "bf16", "raw_numeric", "peer_sizes") if getattr(args, k))
     report({"library": "ctrkit" + variant,
             "model": args.model, "rows": len(train), "valid_rows": len(valid), "epochs": trainer.epoch,
             "step_flops": flops, **timer.seconds,
             "train_samples_per_second": len(train) * trainer.epoch / timer.seconds["train"],
             "predict_samples_per_second": len(valid) / timer.seconds["predict"],
-            "predict_engine": default_engine(model, args.bf16), "predict_calls": calls[default_engine(model, args.bf16)],
+            "predict_engine": default, "predict_calls": calls[default],
             **{f"predict_{name}_samples_per_second": len(valid) / timer.seconds[f"predict_{name}"] for name in engines},
-            **scores(valid.label, p)})
+            **scores(valid.label, p), **int8})
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """ONNX export and ONNX Runtime prediction: every model, every field type, the API, the CLI."""
+import io
 import pickle
 import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pyarrow.csv as pa_csv
 import pytest
 import torch
@@ -29,6 +31,27 @@ def test_onnx_runtime_predicts_what_torch_predicts(name, mix):
     got = OnnxPredictor.from_model(model).predict(data, batch_size=17)   # batches of another size than traced
     assert got.dtype == np.float64 and got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_int8_graph_quantizes_the_weight_products_and_stays_close(name):
+    model, data = small_model(name, "categorical")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3)
+    expected = predict(model, data)
+    int8_graph = io.BytesIO()
+    export_onnx(model, int8_graph, int8=True)
+    graph = onnx.load_from_string(int8_graph.getvalue()).graph
+    float_weights = {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+    assert not [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm") and n.input[1] in float_weights]
+    int8_weights = sum(int(np.prod(t.dims)) for t in graph.initializer
+                       if t.data_type == onnx.TensorProto.INT8 and t.name.endswith("_quantized"))
+    assert int8_weights >= sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    got = predictor(model, "onnx-int8")(data)
+    assert got.dtype == np.float64 and got.shape == expected.shape
+    assert np.abs(got - expected).mean() < 0.02 and np.abs(got - expected).max() < 0.1   # random weights of
+    assert np.corrcoef(got, expected)[0, 1] > 0.99                                         # std 0.3: a hard case
 
 
 def test_regression_output_and_file_export(tmp_path):
@@ -86,11 +109,19 @@ def test_cli_export_and_predict_engines(fitted, tmp_path):
     assert "model.onnx" in out
     from_file = OnnxPredictor(folder / "model.onnx").predict(load_run(str(folder)).processor.transform(
         str(data), require_label=False))
+    out = subprocess.run(cli + ["export", "--run", str(folder), "--int8"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "model-int8.onnx" in out
+    int8_from_file = OnnxPredictor(folder / "model-int8.onnx").predict(load_run(str(folder)).processor.transform(
+        str(data), require_label=False))
     columns = {}
-    for engine in ("onnx", "torch"):
+    for engine in ("onnx", "torch", "onnx-int8"):
         target = tmp_path / f"{engine}.csv"
         subprocess.run(cli + ["predict", "--run", str(folder), "--input", str(data), "--output", str(target),
                               "--engine", engine], capture_output=True, text=True, check=True)
         columns[engine] = pa_csv.read_csv(target).column("probability").to_numpy()
     np.testing.assert_allclose(columns["onnx"], columns["torch"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(columns["onnx"], from_file, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(columns["onnx-int8"], int8_from_file, rtol=1e-6, atol=1e-7)
+    assert not np.array_equal(columns["onnx-int8"], columns["onnx"])      # AFM's attention ran on int8 weights
+    np.testing.assert_allclose(columns["onnx-int8"], columns["onnx"], atol=0.01)

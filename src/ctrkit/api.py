@@ -36,7 +36,8 @@ class CTRClassifier:
 
     Keyword options go to the model when the model has them and to ``TrainConfig`` otherwise.
     ``engine`` picks how predictions run: ``auto`` (ONNX Runtime when installed and the model trains
-    in float32, exported once after fitting), ``onnx`` or ``torch`` (see ``ctrkit.export.predictor``).
+    in float32, exported once after fitting), ``onnx``, ``onnx-int8`` (int8 weights) or ``torch`` (see
+    ``ctrkit.export.predictor``).
     """
 
     def __init__(self, model: str = "deepfm", seed: int = 0, valid_fraction: float = 0.1, engine: str = "auto",

@@ -136,7 +136,7 @@ class Run:
     config: Dict[str, Any]
     processor: Processor
     model: CTRModel
-    engine: str = "auto"     # prediction engine: auto | onnx | torch (see ctrkit.export.predictor)
+    engine: str = "auto"     # prediction engine: auto | onnx | onnx-int8 | torch (see ctrkit.export.predictor)
     _predict: Optional[Callable[[EncodedArrays], np.ndarray]] = field(default=None, repr=False)
 
     def evaluate(self, data: Any, label_map: Optional[Dict[str, float]] = None, **read_options: Any

@@ -4,12 +4,20 @@ The exported graph takes the processor's encoded arrays (``cat`` int32 [B, n_cat
 [B, n_num], ``seq`` int32 [B, n_seq, L]; inputs a model does not read are left out of the graph) and
 returns ``probability`` (binary) or ``prediction`` (regression), float32 [B]. Needs the ``onnx``
 extra: ``pip install 'ctrkit[onnx]'``.
+
+``int8`` graphs hold the weights of their matrix products (MLP layers, attention and interaction
+projections) in int8, one scale per output column, and quantize those products' inputs to uint8 per
+batch at run time (ONNX Runtime's dynamic quantization). Embedding tables stay float32. Opt-in: the
+probabilities move (Adult FNN/DeepFM: by 3e-4 on average, at most 4e-3; AUC within 2e-5) for
+2.1-2.4× the float32 graph's speed on this AVX-512 VNNI CPU.
 """
 from __future__ import annotations
 
 import copy
 import io
+import logging
 import os
+import tempfile
 import warnings
 from functools import partial
 from typing import Callable, Optional, Union
@@ -25,7 +33,7 @@ from .train.trainer import cpu_inference_rows, predict
 
 INPUTS = ("cat", "num", "seq")
 OPSET = 17
-ENGINES = ("auto", "torch", "onnx")
+ENGINES = ("auto", "torch", "onnx", "onnx-int8")
 _DTYPES = {"tensor(int32)": np.int32, "tensor(float)": np.float32}
 
 
@@ -46,17 +54,44 @@ def output_name(model: CTRModel) -> str:
     return "probability" if model.task == "binary" else "prediction"
 
 
-def export_onnx(model: CTRModel, path: Union[str, os.PathLike, io.BytesIO]) -> None:
+def export_onnx(model: CTRModel, path: Union[str, os.PathLike, io.BytesIO], int8: bool = False) -> None:
     """Write ``model`` as an ONNX graph (eval mode, float32, CPU) with a dynamic batch axis; the
-    model itself stays in its mode and on its device."""
+    model itself stays in its mode and on its device. ``int8``: with int8 weights (module docstring)."""
     if any(p.device.type != "cpu" for p in model.parameters()):
         model = copy.deepcopy(model).cpu()
     was_training = model.training
     model.eval()
+    buffer = io.BytesIO() if int8 else path
     try:
-        _export(model, path)
+        _export(model, buffer)
     finally:
         model.train(was_training)
+    if int8:
+        graph = quantize_int8(buffer.getvalue())
+        if isinstance(path, io.BytesIO):
+            path.write(graph)
+        else:
+            with open(path, "wb") as f:
+                f.write(graph)
+
+
+def quantize_int8(graph: bytes) -> bytes:
+    """``graph`` with int8 weights in its MatMul and Gemm nodes whose second input is constant (one
+    scale per output column), and uint8 inputs quantized per batch at run time."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    muted = logging.root.manager.disable
+    logging.disable(logging.WARNING)     # its advice to run shape inference first: nothing here needs it
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            out = os.path.join(folder, "int8.onnx")
+            quantize_dynamic(onnx.load_from_string(graph), out, op_types_to_quantize=["MatMul", "Gemm"],
+                             per_channel=True, weight_type=QuantType.QInt8, extra_options={"MatMulConstBOnly": True})
+            with open(out, "rb") as f:
+                return f.read()
+    finally:
+        logging.disable(muted)
 
 
 def _export(model: CTRModel, path: Union[str, os.PathLike, io.BytesIO]) -> None:
@@ -90,11 +125,11 @@ class OnnxPredictor:
         self.session.run(None, {i.name: np.zeros([batch_size, *i.shape[1:]], _DTYPES[i.type]) for i in inputs})
 
     @classmethod
-    def from_model(cls, model: CTRModel, threads: Optional[int] = None) -> "OnnxPredictor":
-        """Export ``model`` in memory and open a session on it, with batches of its CPU inference
-        rows (at least 2,048: smaller ones measured slower in ONNX Runtime)."""
+    def from_model(cls, model: CTRModel, threads: Optional[int] = None, int8: bool = False) -> "OnnxPredictor":
+        """Export ``model`` in memory (``int8``: with int8 weights) and open a session on it, with
+        batches of its CPU inference rows (at least 2,048: smaller ones measured slower in ONNX Runtime)."""
         buffer = io.BytesIO()
-        export_onnx(model, buffer)
+        export_onnx(model, buffer, int8)
         return cls(buffer.getvalue(), min(16384, max(2048, cpu_inference_rows(model))), threads)
 
     def predict(self, data: EncodedArrays, batch_size: Optional[int] = None) -> np.ndarray:
@@ -109,11 +144,14 @@ class OnnxPredictor:
 def predictor(model: CTRModel, engine: str = "auto", bf16: bool = False) -> Callable[[EncodedArrays], np.ndarray]:
     """The prediction function of ``model``: encoded rows → float64 [N].
 
-    ``engine``: ``onnx`` runs the model exported to ONNX Runtime; ``torch`` runs it eagerly
-    (``bf16``: with bfloat16 autocast, as it was trained); ``auto`` picks by ``default_engine``.
+    ``engine``: ``onnx`` runs the model exported to ONNX Runtime; ``onnx-int8`` the same with int8
+    weights (module docstring); ``torch`` runs it eagerly (``bf16``: with bfloat16 autocast, as it
+    was trained); ``auto`` picks by ``default_engine``.
     ONNX Runtime and LR's and FM's torch scorer (``nn.FrozenFM``) keep the weights the model has
     when the function is made: make a new one after changing them."""
     check_engine(engine)
+    if engine == "onnx-int8":
+        return OnnxPredictor.from_model(model, int8=True).predict
     scorer = model if engine == "onnx" else model.scorer()
     if (default_engine(model, bf16, scorer) if engine == "auto" else engine) == "onnx":
         return OnnxPredictor.from_model(model).predict
