@@ -8,8 +8,9 @@ extra: ``pip install 'ctrkit[onnx]'``.
 ``int8`` graphs hold the weights of their matrix products (MLP layers, attention and interaction
 projections) in int8, one scale per output column, and quantize those products' inputs to uint8 per
 batch at run time (ONNX Runtime's dynamic quantization). Embedding tables stay float32. Opt-in: the
-probabilities move (Adult FNN/DeepFM: by 3e-4 on average, at most 4e-3; AUC within 2e-5) for
-2.1-2.4× the float32 graph's speed on this AVX-512 VNNI CPU.
+probabilities move by up to 0.001-0.015 (valid AUC equal to 4 decimals) for 2.2-2.7× the float32
+graph's speed with FNN and DeepFM, 1.3× with AutoInt(+) and FiGNN, whose attention and graph products
+multiply activations and stay float32 (AVX-512 VNNI CPU, benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
