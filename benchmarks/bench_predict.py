@@ -1,5 +1,6 @@
 """Prediction speed of every model by engine: eager torch (float32, and bfloat16 autocast) against
-ONNX Runtime, on the synthetic Criteo-shaped valid rows, at the sizes of benchmarks/compare.py.
+ONNX Runtime (float32, and the opt-in int8 weights), on the synthetic Criteo-shaped valid rows, at
+the sizes of benchmarks/compare.py.
 
     python benchmarks/bench_predict.py [--train-rows 1000000] [--rows 200000] [--repeats 5] [--models lr,fm,...]
 
@@ -42,7 +43,8 @@ def child(model_name: str, train_rows: int, rows: int, repeats: int) -> None:
     torch.manual_seed(0)
     model = build_model(model_name, proc.feature_map(), embedding_dim=EMBED_DIM, **OPTIONS[model_name]).eval()
     out = {"model": model_name, "auto": default_engine(model)}
-    for label, engine, bf16 in (("torch", "torch", False), ("torch bf16", "torch", True), ("onnx", "onnx", False)):
+    for label, engine, bf16 in (("torch", "torch", False), ("torch bf16", "torch", True), ("onnx", "onnx", False),
+                                ("onnx int8", "onnx-int8", False)):
         run = predictor(model, engine, bf16)
         run(valid)
         seconds = []
@@ -65,18 +67,19 @@ def main() -> None:
     if args.child:
         child(args.child, args.train_rows, args.rows, args.repeats)
         return
-    print("| model | torch rows/s | torch bf16 rows/s | ONNX Runtime rows/s | ONNX / torch | auto |")
-    print("|---|---|---|---|---|---|")
+    print("| model | torch rows/s | torch bf16 rows/s | ONNX Runtime rows/s | ONNX int8 rows/s | ONNX / torch "
+          "| int8 / ONNX | auto |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in args.models.split(","):
         proc = subprocess.run([sys.executable, __file__, "--child", name, "--train-rows", str(args.train_rows),
                                "--rows", str(args.rows), "--repeats", str(args.repeats)], capture_output=True, text=True)
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
-            print(f"| {name} | failed: {proc.stderr.strip().splitlines()[-1:]} |||||", flush=True)
+            print(f"| {name} | failed: {proc.stderr.strip().splitlines()[-1:]} |||||||", flush=True)
             continue
         r = json.loads(line[7:])
-        print(f"| {name} | {r['torch']:,.0f} | {r['torch bf16']:,.0f} | {r['onnx']:,.0f} | "
-              f"{r['onnx'] / r['torch']:.2f} | {r['auto']} |", flush=True)
+        print(f"| {name} | {r['torch']:,.0f} | {r['torch bf16']:,.0f} | {r['onnx']:,.0f} | {r['onnx int8']:,.0f} | "
+              f"{r['onnx'] / r['torch']:.2f} | {r['onnx int8'] / r['onnx']:.2f} | {r['auto']} |", flush=True)
 
 
 if __name__ == "__main__":
