@@ -11,6 +11,7 @@ pytestmark = pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ve
                                 reason="the malloc settings apply to glibc only")
 
 # Eight 3 MiB blocks at once, freed together, twenty times: the page faults of the last twenty rounds.
+PAGES = 20 * 8 * 3 * 2**20 // 4096     # the pages those rounds touch
 STEPS = """
 import resource, sys
 import numpy as np
@@ -36,22 +37,21 @@ def _faults(mode: str, **env: str):
 def test_freed_blocks_are_reused_without_page_faults():
     applied, kept = _faults("keep")
     _, plain = _faults("plain")
-    pages = 20 * 8 * 3 * 2**20 // 4096
     assert applied
-    assert kept < pages // 20            # the blocks stay mapped: almost no faults
-    assert plain > pages // 2            # glibc's defaults hand them back and fault them in every round
+    assert kept < PAGES // 20            # the blocks stay mapped: almost no faults
+    assert plain > PAGES // 2            # glibc's defaults hand them back and fault them in every round
 
 
 def test_malloc_settings_from_the_environment_are_left_alone():
     applied, faults = _faults("keep", GLIBC_TUNABLES="glibc.malloc.trim_threshold=131072")
     assert not applied
-    assert faults > 20 * 8 * 3 * 2**20 // 4096 // 2
+    assert faults > PAGES // 2
 
 
 def test_ctrkit_malloc_system_keeps_glibc_defaults():
     applied, faults = _faults("keep", CTRKIT_MALLOC="system")
     assert not applied
-    assert faults > 20 * 8 * 3 * 2**20 // 4096 // 2
+    assert faults > PAGES // 2
 
 
 def test_training_and_prediction_apply_it():

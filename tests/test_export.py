@@ -107,13 +107,12 @@ def test_cli_export_and_predict_engines(fitted, tmp_path):
     cli = [sys.executable, "-m", "ctrkit.cli"]
     out = subprocess.run(cli + ["export", "--run", str(folder)], capture_output=True, text=True, check=True).stdout
     assert "model.onnx" in out
-    from_file = OnnxPredictor(folder / "model.onnx").predict(load_run(str(folder)).processor.transform(
-        str(data), require_label=False))
+    encoded = load_run(str(folder)).processor.transform(str(data), require_label=False)
+    from_file = OnnxPredictor(folder / "model.onnx").predict(encoded)
     out = subprocess.run(cli + ["export", "--run", str(folder), "--int8"], capture_output=True, text=True,
                          check=True).stdout
     assert "model-int8.onnx" in out
-    int8_from_file = OnnxPredictor(folder / "model-int8.onnx").predict(load_run(str(folder)).processor.transform(
-        str(data), require_label=False))
+    int8_from_file = OnnxPredictor(folder / "model-int8.onnx").predict(encoded)
     columns = {}
     for engine in ("onnx", "torch", "onnx-int8"):
         target = tmp_path / f"{engine}.csv"
