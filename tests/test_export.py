@@ -69,7 +69,7 @@ def test_regression_output_and_file_export(tmp_path):
 
 def test_predictor_engines():
     proc, data = processor("categorical")
-    model = build_model("deepfm", proc.feature_map(), embedding_dim=8, **OPTIONS["deepfm"])
+    model = build_model("autoint+", proc.feature_map(), embedding_dim=8, **OPTIONS["autoint+"])
     assert isinstance(predictor(model).__self__, OnnxPredictor)           # auto: ONNX Runtime is installed
     assert predictor(model, "torch").func is predict
     assert predictor(model, bf16=True).keywords == {"bf16": True, "scorer": model}   # bf16 keeps its autocast

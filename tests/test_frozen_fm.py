@@ -69,7 +69,7 @@ def test_scorer_is_built_when_the_rows_pay_for_its_table():
 def test_prediction_runs_the_frozen_scorer_in_torch_by_default():
     model, data = small_model("fm", "numeric")
     randomized(model)
-    assert default_engine(model) == "torch" and default_engine(small_model("deepfm", "numeric")[0]) == "onnx"
+    assert default_engine(model) == "torch" and default_engine(small_model("afm", "numeric")[0]) == "onnx"
     run = predictor(model)
     assert run.func is predict and isinstance(run.keywords["scorer"], FrozenFM)
     before = run(data)

@@ -148,8 +148,8 @@ def predictor(model: CTRModel, engine: str = "auto", bf16: bool = False) -> Call
     ``engine``: ``onnx`` runs the model exported to ONNX Runtime; ``onnx-int8`` the same with int8
     weights (module docstring); ``torch`` runs it eagerly (``bf16``: with bfloat16 autocast, as it
     was trained); ``auto`` picks by ``default_engine``.
-    ONNX Runtime and LR's and FM's torch scorer (``nn.FrozenFM``) keep the weights the model has
-    when the function is made: make a new one after changing them."""
+    ONNX Runtime and the torch scorers of LR, FM (``nn.FrozenFM``), FNN and DeepFM (``nn.FoldedMLP``)
+    keep the weights the model has when the function is made: make a new one after changing them."""
     check_engine(engine)
     if engine == "onnx-int8":
         return OnnxPredictor.from_model(model, int8=True).predict

@@ -69,7 +69,7 @@ class CTRModel(nn.Module):
     def scorer(self, rows: Optional[int] = None) -> nn.Module:
         """What prediction of ``rows`` rows (None: any number) runs, batch → logits [B]: the model
         itself, or an equivalent for inference over the weights as they are now (LR and FM:
-        ``nn.FrozenFM``, when it pays for building its table)."""
+        ``nn.FrozenFM``; FNN and DeepFM: ``nn.FoldedMLP``; when it pays for building its table)."""
         return self
 
     def penalty(self) -> torch.Tensor:

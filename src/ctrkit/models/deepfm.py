@@ -3,11 +3,14 @@ IJCAI 2017, Eq. 1-5): ŷ = y_FM + y_DNN with one shared embedding table,
 y_FM = b + Σ w_x + Σ_{i<j} ⟨e_i, e_j⟩,  y_DNN = MLP(flatten(E))."""
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 import torch
+from torch import nn
 
 from ..data.batch import Batch
+from ..nn.folded_mlp import FoldedMLP, LogitSum
+from ..nn.frozen_fm import FrozenFM
 from ..nn.interaction import fm_second_order
 from ..nn.mlp import MLP
 from .base import CTRModel, register
@@ -29,3 +32,10 @@ class DeepFM(CTRModel):
     def forward(self, batch: Batch) -> torch.Tensor:
         e = self.embed(self.embedding, batch)
         return self.linear(batch) + fm_second_order(e) + self.dnn(e.flatten(1)).squeeze(-1)
+
+    def scorer(self, rows: Optional[int] = None) -> nn.Module:
+        """y_FM by ``nn.FrozenFM`` plus y_DNN by ``nn.FoldedMLP`` (first layer folded into a
+        table) when both pay."""
+        if FrozenFM.pays(self.linear, self.embedding, rows) and FoldedMLP.pays([self.embedding], self.dnn, rows):
+            return LogitSum(FrozenFM(self.linear, self.embedding), FoldedMLP([self.embedding], self.dnn))
+        return self

@@ -4,11 +4,14 @@ embedding. Two-stage recipe: ``FNN.from_fm`` starts w and E from a trained FM, t
 MLP with the embeddings fine-tuned or frozen."""
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
+from torch import nn
 
 from ..data.batch import Batch
+from ..nn.embedding import FieldEmbedding
+from ..nn.folded_mlp import FoldedMLP, LogitSum
 from ..nn.mlp import MLP
 from .base import CTRModel, register
 from .fm import FM
@@ -32,6 +35,16 @@ class FNN(CTRModel):
         if self.first_order is not None:
             z = torch.cat([self.first_order(batch), z], dim=-1)     # z_i = (w_i, e_i)
         return self.dnn(z.flatten(1)).squeeze(-1)
+
+    def _inputs(self) -> List[FieldEmbedding]:
+        """The embeddings whose vectors, side by side per field, make z."""
+        return ([self.first_order] if self.first_order is not None else []) + [self.embedding]
+
+    def scorer(self, rows: Optional[int] = None) -> nn.Module:
+        """The MLP with its first layer folded into a table (``nn.FoldedMLP``) when that pays."""
+        if FoldedMLP.pays(self._inputs(), self.dnn, rows=rows):
+            return LogitSum(FoldedMLP(self._inputs(), self.dnn))
+        return self
 
     def load_fm(self, fm: FM, freeze: bool = False) -> "FNN":
         """Copy a trained FM's embeddings (and first-order weights) into this FNN; ``freeze``
