@@ -9,6 +9,7 @@ from ctrkit import FeatureSpec, Processor, Schema
 from ctrkit.export import default_engine, predictor
 from ctrkit.models import build_model
 from ctrkit.nn import FoldedMLP, FrozenFM, LogitSum
+from ctrkit.nn.folded_mlp import LOOKUPS_PER_ID
 from ctrkit.train.trainer import predict
 from test_frozen_fm import randomized, whole
 from test_models import small_model
@@ -120,9 +121,9 @@ def test_the_forward_is_kept_where_folding_does_not_apply_or_pay():
     assert own.scorer() is own                                         # a table of its own, projected to 8
     model, _ = small_model("fnn", "categorical")
     folded = FoldedMLP.plan(model.embedding.slots, 16)
-    ids = sum(model.embedding.slots[f].size for f in folded)
-    assert model.scorer(rows=ids // len(folded) - 1) is model          # too few rows to pay for the table
-    assert isinstance(model.scorer(rows=-(-ids // len(folded))), LogitSum)
+    lookups = LOOKUPS_PER_ID * sum(model.embedding.slots[f].size for f in folded)
+    assert model.scorer(rows=lookups // len(folded) - 1) is model      # too few rows to pay for the table
+    assert isinstance(model.scorer(rows=-(-lookups // len(folded))), LogitSum)
 
 
 @pytest.mark.parametrize("name", ["fnn", "deepfm"])
