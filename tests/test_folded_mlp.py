@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ctrkit import FeatureSpec, Processor, Schema
+from ctrkit.data.store import EncodedArrays
 from ctrkit.export import default_engine, predictor
 from ctrkit.models import build_model
 from ctrkit.nn import FoldedMLP, FrozenFM, LogitSum
@@ -136,3 +137,19 @@ def test_prediction_runs_the_folded_scorer_in_torch_by_default(name):
     expected = torch.sigmoid(model(whole(data)).detach().double()).numpy()
     np.testing.assert_allclose(run(data), expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(predictor(model, "onnx")(data), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["fnn", "deepfm"])
+def test_predict_builds_the_folded_scorer_when_the_rows_pay(name):
+    """``predict(model, data)`` (as the trainer's evaluation calls it) builds the scorer inside
+    inference mode for enough rows, and its probabilities equal the forward's."""
+    model, data = small_model(name, "numeric")
+    randomized(model).train()
+    many = EncodedArrays(*(np.tile(a, (20,) + (1,) * (a.ndim - 1)) for a in (data.cat, data.num, data.seq, data.label)),
+                         {})
+    assert isinstance(model.scorer(len(many)), LogitSum) and model.scorer(len(data)) is model
+    got = predict(model, many)
+    assert model.training                                              # left as it was
+    with torch.no_grad():
+        expected = torch.sigmoid(model.eval()(whole(many)).double()).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)

@@ -35,9 +35,9 @@ class CTRClassifier:
     >>> clf.predict_proba(new_df)[:, 1]; clf.score(test_df); clf.save("runs/nb"); CTRClassifier.load("runs/nb")
 
     Keyword options go to the model when the model has them and to ``TrainConfig`` otherwise.
-    ``engine`` picks how predictions run: ``auto`` (ONNX Runtime when installed and the model trains
-    in float32, exported once after fitting), ``onnx``, ``onnx-int8`` (int8 weights) or ``torch`` (see
-    ``ctrkit.export.predictor``).
+    ``engine`` picks how predictions run: ``auto`` (PyTorch through frozen tables for LR, FM, FNN and
+    DeepFM and for bfloat16 runs, else ONNX Runtime when installed, exported once after fitting),
+    ``onnx``, ``onnx-int8`` (int8 weights) or ``torch`` (see ``ctrkit.export.predictor``).
     """
 
     def __init__(self, model: str = "deepfm", seed: int = 0, valid_fraction: float = 0.1, engine: str = "auto",
