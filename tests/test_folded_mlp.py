@@ -10,6 +10,7 @@ from ctrkit.data.store import EncodedArrays
 from ctrkit.export import default_engine, predictor
 from ctrkit.models import build_model
 from ctrkit.nn import FoldedMLP, FrozenFM, LogitSum
+from ctrkit.nn import folded_mlp
 from ctrkit.nn.folded_mlp import LOOKUPS_PER_ID
 from ctrkit.train.trainer import predict
 from test_frozen_fm import randomized, whole
@@ -111,7 +112,7 @@ def test_building_leaves_the_model_as_it_was():
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
 
 
-def test_the_forward_is_kept_where_folding_does_not_apply_or_pay():
+def test_the_forward_is_kept_where_folding_does_not_apply_or_pay(monkeypatch):
     for name in ("fnn", "deepfm"):
         model, _ = small_model(name, "sequence")                       # a pooled sequence's row is no table row
         assert model.scorer() is model
@@ -125,6 +126,8 @@ def test_the_forward_is_kept_where_folding_does_not_apply_or_pay():
     lookups = LOOKUPS_PER_ID * sum(model.embedding.slots[f].size for f in folded)
     assert model.scorer(rows=lookups // len(folded) - 1) is model      # too few rows to pay for the table
     assert isinstance(model.scorer(rows=-(-lookups // len(folded))), LogitSum)
+    monkeypatch.setattr(folded_mlp, "FOLD_BYTES", 0)                     # the switch README gives
+    assert model.scorer() is model
 
 
 @pytest.mark.parametrize("name", ["fnn", "deepfm"])

@@ -13,7 +13,7 @@ from ..features.feature_map import FieldSlot
 from .embedding import FieldEmbedding
 from .mlp import MLP
 
-FOLD_BYTES = 256 * 2**20
+FOLD_BYTES = 256 * 2**20   # the default budget of a folded table; 0 turns folding off
 LOOKUPS_PER_ID = 32
 
 
@@ -33,11 +33,12 @@ class FoldedMLP(nn.Module):
     weights are not seen: build a new one.
     """
 
-    def __init__(self, embeddings: Sequence[FieldEmbedding], mlp: MLP, budget: int = FOLD_BYTES) -> None:
+    def __init__(self, embeddings: Sequence[FieldEmbedding], mlp: MLP, budget: Optional[int] = None) -> None:
         super().__init__()
         if not self.supports(embeddings, mlp):
             raise ValueError("FoldedMLP needs embeddings over the same shared-table categorical and numeric fields "
                              "and an MLP that starts with a Linear layer over their flattened vectors")
+        budget = FOLD_BYTES if budget is None else budget
         layers = _fold_batch_norms(copy.deepcopy(list(mlp.net)))
         first: nn.Linear = layers[0]
         slots, hidden = embeddings[0].slots, first.out_features
@@ -56,8 +57,7 @@ class FoldedMLP(nn.Module):
             cold = [f for f, s in enumerate(slots) if s.type != "numeric" and f not in folded]
             numeric = [f for f, s in enumerate(slots) if s.type == "numeric"]
             self._register_ids("hot", [slots[f] for f in hot])
-            self.register_buffer("table", torch.cat([rows(slots[f]) @ w[:, f].T for f in hot])
-                                 if hot else torch.zeros(0, hidden))
+            self.register_buffer("table", torch.cat([rows(slots[f]) @ w[:, f].T for f in hot]))
             self._register_ids("cold", [slots[f] for f in cold])
             self.register_buffer("cold_table", torch.cat([rows(slots[f]) for f in cold]) if cold else None)
             self.register_buffer("cold_weight", w[:, cold].reshape(hidden, -1).T.contiguous() if cold else None)
@@ -74,14 +74,15 @@ class FoldedMLP(nn.Module):
         """Buffers ``{name}_cols`` (the fields' columns of ``cat``) and ``{name}_shift`` (what moves
         each field's ids from its block of the fused table to its block of the table here)."""
         starts = torch.tensor([0] + [s.size for s in slots]).cumsum(0)[:-1]
+        offsets = torch.tensor([s.offset for s in slots], dtype=torch.long)
         self.register_buffer(f"{name}_cols", torch.tensor([s.index for s in slots], dtype=torch.long))
-        self.register_buffer(f"{name}_shift", (starts - torch.tensor([s.offset for s in slots], dtype=torch.long)
-                                               ).to(torch.int32) if slots else torch.zeros(0, dtype=torch.int32))
+        self.register_buffer(f"{name}_shift", (starts - offsets).to(torch.int32))
 
     @staticmethod
-    def plan(slots: Sequence[FieldSlot], hidden: int, budget: int = FOLD_BYTES) -> List[int]:
+    def plan(slots: Sequence[FieldSlot], hidden: int, budget: Optional[int] = None) -> List[int]:
         """Positions of the fields to fold: categorical ones, fewest ids first, while the table
-        of ``hidden`` float32 columns stays within ``budget`` bytes."""
+        of ``hidden`` float32 columns stays within ``budget`` bytes (None: ``FOLD_BYTES``)."""
+        budget = FOLD_BYTES if budget is None else budget
         folded, rows = [], 0
         for f, s in sorted(((f, s) for f, s in enumerate(slots) if s.type != "numeric"), key=lambda fs: fs[1].size):
             if (rows + s.size) * hidden * 4 > budget:
@@ -101,7 +102,7 @@ class FoldedMLP(nn.Module):
 
     @classmethod
     def pays(cls, embeddings: Sequence[FieldEmbedding], mlp: MLP, rows: Optional[int] = None,
-             budget: int = FOLD_BYTES) -> bool:
+             budget: Optional[int] = None) -> bool:
         """Whether FoldedMLP ``supports`` the modules, folds a field within ``budget`` and, for
         ``rows`` rows (None: any number), looks up at least ``LOOKUPS_PER_ID`` folded values per id
         of its table (the break-even measured: building the table for 120k ids of 35 fields took
