@@ -168,7 +168,7 @@ def default_engine(model: CTRModel, bf16: bool = False, scorer: Optional[nn.Modu
     """The engine ``auto`` picks for ``model``: eager torch for bfloat16 runs and for models that
     predict through a scorer of their own (LR and FM: ``nn.FrozenFM``, 12-26M and 5-7M rows/s
     against 4.4-5.4M and 0.7-1.0M in ONNX Runtime, ``benchmarks/bench_predict.py``; FNN and DeepFM:
-    ``nn.FoldedMLP``, 1.10-1.50× ONNX Runtime after training, benchmarks/RESULTS.md); else ONNX Runtime
+    ``nn.FoldedMLP``, 1.08-1.50× ONNX Runtime after training, benchmarks/RESULTS.md); else ONNX Runtime
     for float32 models on CPU, when it is installed. After training, in the 1M-row benchmark,
     ONNX Runtime predicted FNN, DeepFM (unfolded), AutoInt(+) and FiGNN 1.1-2.5×
     faster than eager torch, whose speed depends on the heap that training left (AFM: 20-51k rows/s
