@@ -99,6 +99,25 @@ def test_attention_agrees_with_torch_sdpa(use_scale, input_dim, attention_dim, f
     assert layer.query.bias is None and layer.key.bias is None and layer.value.bias is None
 
 
+@pytest.mark.parametrize("fields", [5, SHORT_SOFTMAX + 3])
+def test_attention_softmax_runs_in_float32_under_bf16_autocast(fields):
+    """Under bf16 autocast the weights come from a float32 softmax of the bf16 scores (rows sum to 1
+    to float32 precision), the output stays near the float32 layer's, and the gradient reaches the
+    projections."""
+    layer = MultiHeadSelfAttention(8, attention_dim=4, heads=2, use_scale=True)
+    x = torch.randn(3, fields, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, weights = layer(x, return_weights=True)
+        q, k, _ = (p(x).view(3, fields, 2, 4).transpose(1, 2) for p in (layer.query, layer.key, layer.value))
+        scores = (q @ k.transpose(-1, -2)) * layer.scale
+    assert weights.dtype == torch.float32 and scores.dtype == torch.bfloat16
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3, 2, fields), rtol=0, atol=1e-6)
+    torch.testing.assert_close(weights, torch.softmax(scores.float(), -1))
+    torch.testing.assert_close(out.float(), layer(x)[0], rtol=0.05, atol=0.05)
+    out.float().sum().backward()
+    assert layer.query.weight.grad.abs().sum() > 0 and layer.key.weight.grad.abs().sum() > 0
+
+
 def test_attention_matches_the_equations():
     layer = MultiHeadSelfAttention(4, attention_dim=4, heads=1, use_scale=False, use_residual=False)
     x = torch.randn(2, 3, 4)
