@@ -11,9 +11,8 @@ from ctrkit.export import default_engine, predictor
 from ctrkit.models import build_model
 from ctrkit.nn import FoldedMLP, FrozenFM, LogitSum
 from ctrkit.nn import folded_mlp
-from ctrkit.nn.folded_mlp import LOOKUPS_PER_ID
 from ctrkit.train.trainer import predict
-from test_frozen_fm import randomized, whole
+from test_frozen_fm import own_table_feature_map, randomized, whole
 from test_models import small_model
 
 
@@ -116,14 +115,11 @@ def test_the_forward_is_kept_where_folding_does_not_apply_or_pay(monkeypatch):
     for name in ("fnn", "deepfm"):
         model, _ = small_model(name, "sequence")                       # a pooled sequence's row is no table row
         assert model.scorer() is model
-    cols = {"a": list("abcabcab"), "b": list("xyzzyxyz"), "y": [0, 1] * 4}
-    schema = Schema(fields=[FeatureSpec("a", "categorical", embedding_dim=4), FeatureSpec("b", "categorical")],
-                    label="y")
-    own = build_model("fnn", Processor(schema).fit(pa.table(cols)).feature_map(), embedding_dim=8)
+    own = build_model("fnn", own_table_feature_map(), embedding_dim=8)
     assert own.scorer() is own                                         # a table of its own, projected to 8
     model, _ = small_model("fnn", "categorical")
     folded = FoldedMLP.plan(model.embedding.slots, 16)
-    lookups = LOOKUPS_PER_ID * sum(model.embedding.slots[f].size for f in folded)
+    lookups = folded_mlp.LOOKUPS_PER_ID * sum(model.embedding.slots[f].size for f in folded)
     assert model.scorer(rows=lookups // len(folded) - 1) is model      # too few rows to pay for the table
     assert isinstance(model.scorer(rows=-(-lookups // len(folded))), LogitSum)
     monkeypatch.setattr(folded_mlp, "FOLD_BYTES", 0)                     # the switch README gives

@@ -24,6 +24,14 @@ def randomized(model):
     return model.eval()
 
 
+def own_table_feature_map():
+    """Two categorical fields, ``a`` with a table of its own (width 4) and ``b`` in the shared one."""
+    cols = {"a": list("abcabcab"), "b": list("xyzzyxyz"), "y": [0, 1] * 4}
+    schema = Schema(fields=[FeatureSpec("a", "categorical", embedding_dim=4), FeatureSpec("b", "categorical")],
+                    label="y")
+    return Processor(schema).fit(pa.table(cols)).feature_map()
+
+
 @pytest.mark.parametrize("mix", ["categorical", "numeric"])
 @pytest.mark.parametrize("name", ["lr", "fm"])
 def test_frozen_scorer_equals_the_forward_and_keeps_its_weights(name, mix):
@@ -49,10 +57,7 @@ def test_fields_that_are_not_sums_of_table_rows_keep_the_forward():
     for name in ("lr", "fm"):
         model, _ = small_model(name, "sequence")                       # a pooled sequence's row is no table row
         assert model.scorer() is model
-    cols = {"a": list("abcabcab"), "b": list("xyzzyxyz"), "y": [0, 1] * 4}
-    schema = Schema(fields=[FeatureSpec("a", "categorical", embedding_dim=4), FeatureSpec("b", "categorical")],
-                    label="y")
-    own = build_model("fm", Processor(schema).fit(pa.table(cols)).feature_map(), embedding_dim=8)
+    own = build_model("fm", own_table_feature_map(), embedding_dim=8)
     assert own.scorer() is own                                         # a table of its own, projected to 8
     assert isinstance(build_model("lr", own.feature_map).scorer(), FrozenFM)   # LR has no such table
 

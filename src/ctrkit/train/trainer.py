@@ -322,7 +322,7 @@ def cpu_inference_rows(model: torch.nn.Module) -> int:
     (and faults in) every batch and that fall out of cache: at 16,384 rows of 39×16 embeddings FM
     predicted 0.43M rows/s and FNN 87k, at 1,600-2,048 rows 0.8-0.97M and 115-136k (2-core CPU).
     A module without field embeddings (``nn.FrozenFM``, ``nn.FoldedMLP``) gets as many rows as the
-    caller allows (the folded FNN and DeepFM predicted 3-8% faster at 8,192-16,384 rows than at 2,048)."""
+    caller allows (the folded FNN and DeepFM predicted 5-9% faster at 8,192-16,384 rows than at 2,048)."""
     row_bytes = sum(m.num_fields * m.dim * 4 for m in model.modules() if isinstance(m, FieldEmbedding))
     return max(256, INFERENCE_BLOCK_BYTES // max(row_bytes, 1))
 
