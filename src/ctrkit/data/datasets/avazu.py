@@ -8,14 +8,14 @@ Not redistributable: point ``train`` (and optionally ``valid``/``test``) at your
 from __future__ import annotations
 
 import io
-from typing import Dict, Optional
+from typing import Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...features.spec import FeatureSpec, Schema
-from ..readers import CsvSource, MappedSource, Source
-from .base import RawDataset, split_table
+from ..readers import CsvSource, MappedSource
+from .base import RawDataset, file_splits
 
 COLUMNS = ["id", "click", "hour", "C1", "banner_pos", "site_id", "site_domain", "site_category", "app_id",
            "app_domain", "app_category", "device_id", "device_ip", "device_model", "device_type",
@@ -48,13 +48,5 @@ def open_file(path: str) -> MappedSource:
 def load(train: str, valid: Optional[str] = None, test: Optional[str] = None, min_count: int = 1,
          seed: int = 0) -> RawDataset:
     """Splits from the given files; with only ``train``, it is split 80/10/10 at random."""
-    splits: Dict[str, Source] = {"train": open_file(train)}
-    if valid:
-        splits["valid"] = open_file(valid)
-    if test:
-        splits["test"] = open_file(test)
-    if not valid and not test:
-        splits = split_table(splits["train"].read_all(), {"train": 0.8, "valid": 0.1, "test": 0.1}, seed,
-                             name=train)
-    return RawDataset(name="avazu", schema=schema(min_count), splits=splits,
+    return RawDataset(name="avazu", schema=schema(min_count), splits=file_splits(open_file, train, valid, test, seed),
                       info={"label": "click", "files": [p for p in (train, valid, test) if p]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -108,3 +108,13 @@ def split_table(table: pa.Table, fractions: Dict[str, float], seed: int, name: s
             start = stop
     return {part: TableSource(table.take(np.sort(np.concatenate(idx))), name=f"{name} ({part} part)")
             for part, idx in parts.items()}
+
+
+def file_splits(open_file: Callable[[str], Source], train: str, valid: Optional[str] = None,
+                test: Optional[str] = None, seed: int = 0) -> Dict[str, Source]:
+    """Splits read by ``open_file`` from the given files; with only ``train``, it is split 80/10/10
+    at random."""
+    splits = {name: open_file(path) for name, path in (("train", train), ("valid", valid), ("test", test)) if path}
+    if valid or test:
+        return splits
+    return split_table(splits["train"].read_all(), {"train": 0.8, "valid": 0.1, "test": 0.1}, seed, name=train)

@@ -9,13 +9,13 @@ Not redistributable: point ``train`` (and optionally ``valid``/``test``) at your
 from __future__ import annotations
 
 import io
-from typing import Dict, Optional
+from typing import Optional
 
 import pyarrow as pa
 
 from ...features.spec import FeatureSpec, Schema
-from ..readers import CsvSource, Source
-from .base import RawDataset, split_table
+from ..readers import CsvSource
+from .base import RawDataset, file_splits
 
 NUMERIC = [f"I{i}" for i in range(1, 14)]
 CATEGORICAL = [f"C{i}" for i in range(1, 27)]
@@ -47,13 +47,6 @@ def open_file(path: str) -> CsvSource:
 def load(train: str, valid: Optional[str] = None, test: Optional[str] = None, log: bool = True,
          buckets: Optional[int] = None, min_count: int = 1, seed: int = 0) -> RawDataset:
     """Splits from the given files; with only ``train``, it is split 80/10/10 at random."""
-    splits: Dict[str, Source] = {"train": open_file(train)}
-    if valid:
-        splits["valid"] = open_file(valid)
-    if test:
-        splits["test"] = open_file(test)
-    if not valid and not test:
-        splits = split_table(splits["train"].read_all(), {"train": 0.8, "valid": 0.1, "test": 0.1}, seed,
-                             name=train)
-    return RawDataset(name="criteo", schema=schema(log, buckets, min_count), splits=splits,
+    return RawDataset(name="criteo", schema=schema(log, buckets, min_count),
+                      splits=file_splits(open_file, train, valid, test, seed),
                       info={"label": "clicked", "files": [p for p in (train, valid, test) if p]})
