@@ -17,6 +17,7 @@ of the float32 rate it reaches.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -107,6 +108,7 @@ def run(library: str, model: str, dataset: str, paths: Dict[str, str], extra: Li
     cmd = [python, os.path.join(HERE, RUNNERS[library]), "--model", model, "--dataset", dataset,
            "--train", paths["train"], "--valid", paths["valid"], *extra]
     rate_before = matmul_gflops()
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -117,6 +119,7 @@ def run(library: str, model: str, dataset: str, paths: Dict[str, str], extra: Li
         return None
     result = json.loads(lines[-1][7:])
     result["dataset"] = dataset
+    result["started"] = started
     result["wall_seconds"] = wall
     # this machine's speed drifts (4096² fp32 matmul 110-191 GFLOP/s within one day): the rate just
     # before and after the run is the one its '% of fp32 matmul' is measured against
@@ -188,13 +191,15 @@ def main() -> None:
                 print(f"  {dataset:<9} {r['library']:<14} {model:<9} train {r['train_samples_per_second']:>9,.0f}/s  "
                       f"predict {r['predict_samples_per_second']:>10,.0f}/s  AUC {r['auc']:.4f}  "
                       f"preprocess {r['preprocess']:.1f}s  peak {r['peak_rss_mb']:.0f} MB", flush=True)
+    kept: List[dict] = []
     if args.merge and os.path.exists(os.path.join(HERE, "results.json")):
         with open(os.path.join(HERE, "results.json")) as fh:
             old = json.load(fh)["results"]
         key = lambda r: (r["dataset"], r["library"], r["model"])  # noqa: E731
         ran = {key(r) for r in results}
-        results = [r for r in old if key(r) not in ran] + results
-    write_results(results, rates, args)
+        kept = [r for r in old if key(r) not in ran]
+        results = kept + results
+    write_results(results, rates, args, len(kept))
 
 
 def _ratio(a: float, b: Optional[float]) -> str:
@@ -269,7 +274,7 @@ def int8_lines(rows: List[dict]) -> List[str]:
     return lines + [""]
 
 
-def write_results(results: List[dict], rates: Dict[str, float], args: argparse.Namespace) -> None:
+def write_results(results: List[dict], rates: Dict[str, float], args: argparse.Namespace, kept: int = 0) -> None:
     lines = ["# ctrkit vs DeepCTR-Torch and pytorch-fm", "",
              f"Command: `python benchmarks/compare.py --datasets {args.datasets} --rows {args.rows} "
              f"--valid-rows {args.valid_rows} --models {args.models} --libraries {args.libraries} "
@@ -280,6 +285,10 @@ def write_results(results: List[dict], rates: Dict[str, float], args: argparse.N
              f"a ctrkit row's '% of fp32 matmul' divides by the mean of the float32 rates measured just "
              f"before and after its run (shown after 'of'). Prediction: the median time of "
              f"repeated calls on the valid split (for {PREDICT_BUDGET_S:.0f} s, at least one call).", ""]
+    if kept:
+        lines += [f"{kept} of the {len(results)} rows were kept from earlier runs (`--merge`); results.json has "
+                  f"each run's start time ('started', recorded since 2026-11-23). `make bench` runs every row "
+                  f"anew.", ""]
     for dataset in dict.fromkeys(r["dataset"] for r in results):
         subset = [r for r in results if r["dataset"] == dataset]
         lines += [f"## {dataset}", "", data_line(dataset, subset), "", HEADER, "|---" * HEADER.count(" | ") + "|---|"]
