@@ -72,15 +72,18 @@ def timed_predictions(predict: Callable[[], np.ndarray], budget_s: float = PREDI
     return first, float(np.median(seconds)), len(seconds)
 
 
-def matmul_gflops(dtype: str = "float32", repeats: int = 5) -> float:
-    """This machine's matmul rate now: the best of ``repeats`` 4096² ``torch.mm``s, in GFLOP/s."""
+def matmul_gflops(dtype: str = "float32", repeats: int = 5, device: str = "cpu") -> float:
+    """The matmul rate of ``device`` now: the best of ``repeats`` 4096² ``torch.mm``s, in GFLOP/s."""
     import torch
-    a, b = (torch.randn(4096, 4096, dtype=getattr(torch, dtype)) for _ in range(2))
+    a, b = (torch.randn(4096, 4096, dtype=getattr(torch, dtype), device=device) for _ in range(2))
+    wait = torch.cuda.synchronize if a.is_cuda else (lambda: None)
     torch.mm(a, b)
+    wait()
     best = 0.0
     for _ in range(repeats):
         start = time.perf_counter()
         torch.mm(a, b)
+        wait()
         best = max(best, 2 * 4096 ** 3 / (time.perf_counter() - start))
     return best / 1e9
 
@@ -114,6 +117,7 @@ def runner_args(*flags: str) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--patience", type=int, help="epochs without valid AUC gain before stopping (0: none)")
+    parser.add_argument("--device", default="cpu", help="where ctrkit trains and predicts (the peers run on the CPU)")
     for flag in flags:
         parser.add_argument(flag, action="store_true")
     args = parser.parse_args()

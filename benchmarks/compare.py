@@ -3,6 +3,7 @@
     python benchmarks/compare.py [--datasets synthetic,adult] [--rows 1000000] [--valid-rows 200000]
                                  [--models lr,fm,...] [--libraries ctrkit,deepctr-torch,pytorch-fm]
                                  [--variants bf16,peer-sizes] [--repeats 1] [--merge]
+                                 [--batch-size N] [--device cuda]
 
 Creates benchmarks/.venv-peers (deepctr-torch and torchfm from the package registry, with the
 same pinned torch) on first use, writes CSVs to benchmarks/.cache (the synthetic Criteo-shaped data,
@@ -28,6 +29,8 @@ import time
 from typing import Dict, List, Optional
 
 from bench_util import BINS, DATASETS, PREDICT_BUDGET_S, matmul_gflops
+
+from ctrkit.train.device import check_device
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -103,16 +106,22 @@ def adult_csvs() -> Dict[str, str]:
     return paths
 
 
-def run(library: str, model: str, dataset: str, paths: Dict[str, str], extra: List[str]) -> Optional[dict]:
+def run(library: str, model: str, dataset: str, paths: Dict[str, str], extra: List[str],
+        device: str = "cpu") -> Optional[dict]:
+    """One runner process; ctrkit's on ``device`` (and its matmul rate measured there)."""
     python = sys.executable if library == "ctrkit" else peers_python()
     cmd = [python, os.path.join(HERE, RUNNERS[library]), "--model", model, "--dataset", dataset,
            "--train", paths["train"], "--valid", paths["valid"], *extra]
-    rate_before = matmul_gflops()
+    device = device if library == "ctrkit" else "cpu"
+    if device != "cpu":
+        cmd += ["--device", device]
+    rate = lambda: matmul_gflops(device=device)  # noqa: E731
+    rate_before = rate()
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    rate_after = matmul_gflops()
+    rate_after = rate()
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         print(f"  {library} {model} failed:\n{proc.stderr[-2000:]}", flush=True)
@@ -160,15 +169,24 @@ def main() -> None:
                              "(AutoInt at DeepCTR-Torch's attention width, 2 heads x 8)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="runs per row, each in a fresh process; the row shows the median of each figure")
+    parser.add_argument("--batch-size", type=int, help="training batch of every run (default: the dataset's)")
+    parser.add_argument("--device", default="cpu",
+                        help="where ctrkit's runs train and predict, e.g. cuda (the peers run on the CPU)")
     parser.add_argument("--merge", action="store_true",
                         help="keep results.json's rows for (dataset, library, model) triples not run now (same data size)")
     args = parser.parse_args()
+    try:
+        check_device(args.device)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.device in ("model", "auto"):
+        parser.error("--device: give cpu, cuda or cuda:N")
     rates = matmul_rates()
     print(f"matmul: float32 {rates['float32']:.0f} GFLOP/s, bfloat16 {rates['bfloat16']:.0f} GFLOP/s", flush=True)
     results: List[dict] = []
     for dataset in args.datasets.split(","):
         paths = synthetic_csvs(args.rows, args.valid_rows) if dataset == "synthetic" else adult_csvs()
-        batch = DATASETS[dataset]["batch_size"]
+        batch = args.batch_size or DATASETS[dataset]["batch_size"]
         for model in args.models.split(","):
             runs = [(lib, []) for lib in args.libraries.split(",") if model in HAS[lib]]
             if "ctrkit" in args.libraries:
@@ -177,8 +195,10 @@ def main() -> None:
             if ("peer-sizes" in args.variants.split(",") and model in VARIANT_MODELS["peer-sizes"]
                     and "deepctr-torch" in args.libraries):
                 runs.append(("deepctr-torch", ["--binned-numeric"]))
+            if args.batch_size:
+                runs = [(library, extra + ["--batch-size", str(args.batch_size)]) for library, extra in runs]
             for library, extra in runs:
-                r = median_run([run(library, model, dataset, paths, extra) for _ in range(args.repeats)])
+                r = median_run([run(library, model, dataset, paths, extra, args.device) for _ in range(args.repeats)])
                 if r is None:
                     continue
                 if "step_flops" in r:   # counted by the ctrkit runner on its first batch
@@ -278,7 +298,9 @@ def write_results(results: List[dict], rates: Dict[str, float], args: argparse.N
     lines = ["# ctrkit vs DeepCTR-Torch and pytorch-fm", "",
              f"Command: `python benchmarks/compare.py --datasets {args.datasets} --rows {args.rows} "
              f"--valid-rows {args.valid_rows} --models {args.models} --libraries {args.libraries} "
-             f"--variants {args.variants} --repeats {args.repeats}{' --merge' if args.merge else ''}`", "",
+             f"--variants {args.variants} --repeats {args.repeats}{' --merge' if args.merge else ''}"
+             f"{f' --batch-size {args.batch_size}' if args.batch_size else ''}"
+             f"{f' --device {args.device}' if args.device != 'cpu' else ''}`", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
              f"{platform.platform()}; torch threads = cores. Matmul rate (4096² torch.mm): float32 "
              f"{rates['float32']:.0f} GFLOP/s, bfloat16 {rates['bfloat16']:.0f} GFLOP/s at the start; "

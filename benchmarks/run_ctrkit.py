@@ -10,7 +10,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import AFM_ATTENTION, AUTOINT, BINS, EMBED_DIM, LR, MLP, Timer, report, runner_args, scores, timed_predictions, warm_up_torch  # noqa: E402
+from bench_util import AFM_ATTENTION, AUTOINT, BINS, DATASETS, EMBED_DIM, LR, MLP, Timer, report, runner_args, scores, timed_predictions, warm_up_torch  # noqa: E402
 
 from ctrkit.data import BatchLoader  # noqa: E402
 from ctrkit.features import FeatureSpec, Processor, Schema  # noqa: E402
@@ -64,7 +64,7 @@ def main() -> None:
     model = build_model(args.model, proc.feature_map(), embedding_dim=EMBED_DIM, sparse=args.sparse, **options)
     flops = step_flops(model, next(iter(BatchLoader(train, args.batch_size, shuffle="none"))))
     trainer = Trainer(model, epochs=args.epochs, batch_size=args.batch_size, lr=LR, progress=False,
-                      bf16=args.bf16, patience=args.patience)
+                      bf16=args.bf16, patience=args.patience, device=args.device)
     warm_up_torch()
     with timer("fit"):
         history = trainer.fit(train, valid if args.patience else None)
@@ -74,7 +74,7 @@ def main() -> None:
     # Each engine is made just before its timing: an ONNX Runtime session made earlier kept its
     # threads spinning through the torch timing (Adult LR: 0.36M against 10.7M rows/s).
     # onnx-int8 (opt-in, int8 weights) is timed and scored beside them; it is never the default.
-    engines = ("torch",) if args.bf16 else ("torch", "onnx", "onnx-int8")
+    engines = ("torch",) if args.bf16 or args.device != "cpu" else ("torch", "onnx", "onnx-int8")
     calls, outputs = {}, {}
     for name in engines:
         run_predict = predictor(model, name, args.bf16)
@@ -86,6 +86,8 @@ def main() -> None:
         int8 = {f"int8_{k}": v for k, v in scores(valid.label, outputs["onnx-int8"]).items()}
         int8["int8_max_abs_diff"] = float(np.abs(outputs["onnx-int8"] - outputs["onnx"]).max())
     variant = "".join(f"+{k}" for k in ("sparse", "bf16", "raw_numeric", "peer_sizes") if getattr(args, k))
+    variant += "" if args.device == "cpu" else f"+{args.device}"
+    variant += "" if args.batch_size == DATASETS[args.dataset]["batch_size"] else f"+batch{args.batch_size}"
     report({"library": "ctrkit" + variant,
             "model": args.model, "rows": len(train), "valid_rows": len(valid), "epochs": trainer.epoch,
             "step_flops": flops, **timer.seconds,

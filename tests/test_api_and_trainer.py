@@ -88,3 +88,26 @@ def test_grouped_auc_from_a_field(prepared):
     assert 0 < history[-1]["valid_gauc"] <= 1
     with pytest.raises(ValueError, match="not a categorical field"):
         Trainer(model, group_field="I1").evaluate(prepared.splits["valid"])
+
+
+def test_device_option_places_the_model(prepared):
+    """train.device: 'model' keeps the model where it is, 'cpu' and (without CUDA) 'auto' train on the
+    CPU, all to the same weights; CUDA on a machine without it is an error that says so."""
+    fm = prepared.processor.feature_map()
+    devices = ("model", "cpu") + (() if torch.cuda.is_available() else ("auto",))
+    weights = []
+    for device in devices:
+        torch.manual_seed(0)
+        model = build_model("lr", fm)
+        trainer = Trainer(model, epochs=1, batch_size=256, progress=False, device=device)
+        trainer.fit(prepared.splits["train"])
+        assert all(p.device.type == "cpu" for p in model.parameters())
+        weights.append(model.state_dict())
+    for other in weights[1:]:
+        assert all(torch.equal(weights[0][k], other[k]) for k in weights[0])
+    assert CTRClassifier("lr", device="cpu").train_options == {"device": "cpu"}
+    with pytest.raises(ValueError, match=r"train.device 'tpu': expected model, auto, cpu, cuda or cuda:N"):
+        Trainer(build_model("lr", fm), device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"train.device 'cuda': CUDA is not available here"):
+            Trainer(build_model("lr", fm), device="cuda")

@@ -98,6 +98,8 @@ def test_config_file_and_fnn_pretrain(tmp_path):
 def test_config_errors_are_reported(tmp_path):
     run = ctrkit("train", "--dataset", "adult", "--model", "fm", "--set", "train.epohcs=2", check=False)
     assert run.returncode == 2 and "unknown key train.epohcs" in run.stderr and "Traceback" not in run.stderr
+    run = ctrkit("train", "--dataset", "adult", "--model", "fm", "--device", "gpu0", check=False)
+    assert run.returncode == 2 and "train.device 'gpu0': expected" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_same_seed_same_metrics(tmp_path):

@@ -1,4 +1,5 @@
 import pytest
+import torch
 import yaml
 
 from ctrkit.config import ConfigError, load_config
@@ -33,6 +34,8 @@ def test_file_flags_and_set_layer_in_order(tmp_path):
     ("data: {dataset: adult}\nmodel: {name: fm}\npretrain: fm\n", r"pretrain applies to model fnn"),
     ("data: {dataset: adult}\nmodel: {name: fm}\ntrain: {progress: 1}\n", r"train.progress: expected true or false"),
     ("- a\n- b\n", r"expected a mapping at the top level"),
+    ("data: {dataset: adult}\nmodel: {name: fm}\ntrain: {device: gpu}\n",
+     r"train.device 'gpu': expected model, auto, cpu, cuda or cuda:N"),
 ])
 def test_errors_name_the_key_and_expected_type(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
@@ -56,3 +59,11 @@ def test_shipped_configs_are_valid():
     for path in paths:
         cfg = load_config(path)
         assert cfg["model"]["name"] and yaml.safe_load(open(path))["out"].startswith("runs/")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_device_without_cuda_says_so(tmp_path):
+    path = write(tmp_path, "data: {dataset: adult}\nmodel: {name: fm}\ntrain: {device: 'cuda:1'}\n")
+    with pytest.raises(ConfigError, match=r"train.device 'cuda:1': CUDA is not available here .*use 'cpu' or 'auto'"):
+        load_config(path)
+    assert load_config(path, ["train.device=auto"])["train"]["device"] == "auto"

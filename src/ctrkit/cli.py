@@ -107,7 +107,7 @@ def _train_flags(args: argparse.Namespace) -> Dict[str, Any]:
         "train.epochs": args.epochs, "train.batch_size": args.batch_size, "model.embedding_dim": args.embedding_dim,
         "train.lr": args.lr, "seed": args.seed, "out": args.out, "model.name": args.model,
         "data.dataset": args.dataset, "data.train": args.train, "data.valid": args.valid, "data.test": args.test,
-        "data.label": args.label,
+        "data.label": args.label, "train.device": args.device,
     }
     if args.categorical:
         flags["data.categorical"] = _split_names(args.categorical)
@@ -259,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--embedding-dim", type=int)
     p.add_argument("--lr", type=float)
+    p.add_argument("--device", help="where to train: cpu (default), cuda, cuda:N or auto (CUDA when available)")
     p.add_argument("--seed", type=int)
     p.add_argument("--out", help="run folder (default runs/DATASET_MODEL)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")

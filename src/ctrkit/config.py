@@ -21,6 +21,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 import yaml
 
 from .errors import CTRKitError
+from .train.device import check_device
 from .train.trainer import TrainConfig
 
 
@@ -131,6 +132,10 @@ def validate(config: Dict[str, Any]) -> None:
     _check("", {k: v for k, v in config.items()}, TOP_DEFAULTS)
     _check("data", config["data"], DATA_DEFAULTS)
     _check("train", config["train"], TRAIN_DEFAULTS)
+    try:
+        check_device(config["train"]["device"])
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     if config["pretrain"] is not None:
         _check("pretrain", config["pretrain"], PRETRAIN_DEFAULTS)
     model = config["model"]

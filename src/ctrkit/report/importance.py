@@ -19,16 +19,17 @@ def pair_importance(model: CTRModel, data: EncodedArrays, batch_size: int = 4096
     AFM: a_ij (symmetric); AutoInt(+): attention averaged over layers and heads (row = query
     field); FiGNN: edge weights A_ij. Rows of the split are weighted equally."""
     model.eval()
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     total, names, what, rows = None, None, "", 0
     for batch in BatchLoader(data, batch_size, shuffle="none"):
-        out = model.explain(batch)
+        out = model.explain(batch.to(device))
         if not out:
             return None
         names = out["fields"]
         f = len(names)
         if "pair_weights" in out:
             w = out["pair_weights"].sum(0)
-            m = torch.zeros(f, f, dtype=w.dtype)
+            m = torch.zeros(f, f, dtype=w.dtype, device=w.device)
             i, j = zip(*[(names.index(a), names.index(b)) for a, b in out["pairs"]])
             m[list(i), list(j)] = w
             m = m + m.T
@@ -41,4 +42,4 @@ def pair_importance(model: CTRModel, data: EncodedArrays, batch_size: int = 4096
             what = "FiGNN edge weights A_ij (mean over rows)"
         total = m if total is None else total + m
         rows += len(batch)
-    return (total / rows).numpy(), names, what
+    return (total / rows).cpu().numpy(), names, what

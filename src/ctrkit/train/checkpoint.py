@@ -59,4 +59,6 @@ def load_checkpoint(folder: str) -> Dict[str, Any]:
     best = os.path.join(folder, "best.safetensors")
     return {"model": load_file(os.path.join(folder, "model.safetensors")),
             "best": load_file(best) if os.path.exists(best) else None,
-            "state": torch.load(os.path.join(folder, "state.pt"), weights_only=True)}
+            # on the CPU: the RNG state must be there, and the optimizers move their state to their
+            # parameters' device when they load it
+            "state": torch.load(os.path.join(folder, "state.pt"), map_location="cpu", weights_only=True)}

@@ -21,6 +21,7 @@ from ..models.base import CTRModel
 from ..nn.embedding import FieldEmbedding
 from .allocator import keep_freed_memory
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from .device import resolve_device
 from .metrics import binary_metrics, group_auc, regression_metrics, roc_auc
 from .optim import build_optimizers
 
@@ -54,6 +55,7 @@ class TrainConfig:
     tensorboard: bool = False
     group_field: str = ""                   # a categorical field (e.g. user): adds grouped AUC ('gauc')
     bf16: bool = False                      # bfloat16 autocast for the dense layers (training and prediction)
+    device: str = "model"                   # model (where its parameters are: the CPU unless moved) | auto | cpu | cuda[:N]
 
 
 def monitor_value(metrics: Dict[str, float], monitor: str) -> float:
@@ -110,8 +112,9 @@ class Trainer:
         self._stopped = False
         self._writer = None
         self._batches_per_epoch = 0
-        self._device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        self._device = resolve_device(self.config.device, model)
         self._device_type = self._device.type
+        model.to(self._device)
 
     # ------------------------------------------------------------------ training
     def loss(self, logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
@@ -231,7 +234,8 @@ class Trainer:
         return {"epoch": self.epoch, "step": self.step, "step_in_epoch": self.step_in_epoch,
                 "best_score": float(self._best_score), "best_epoch": self.best_epoch, "waited": self._waited,
                 "lr_waited": self._lr_waited, "stopped": self._stopped, "history": self.history,
-                "optimizers": [opt.state_dict() for opt in self.optimizers], "rng": torch.get_rng_state()}
+                "optimizers": [opt.state_dict() for opt in self.optimizers], "rng": torch.get_rng_state(),
+                **({"cuda_rng": torch.cuda.get_rng_state(self._device)} if self._device_type == "cuda" else {})}
 
     def save_checkpoint(self) -> None:
         if self.out_dir is None:
@@ -254,6 +258,8 @@ class Trainer:
         self._waited, self._lr_waited, self._stopped = state["waited"], state["lr_waited"], state["stopped"]
         self.history = list(state["history"])
         torch.set_rng_state(state["rng"])
+        if self._device_type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], self._device)
 
     def _write_history(self, row: Dict[str, float]) -> None:
         if self.out_dir is None:
