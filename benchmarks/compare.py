@@ -309,8 +309,8 @@ def write_results(results: List[dict], rates: Dict[str, float], args: argparse.N
              f"repeated calls on the valid split (for {PREDICT_BUDGET_S:.0f} s, at least one call).", ""]
     if args.device != "cpu":
         import torch
-        lines += [f"ctrkit's rows ran on {torch.cuda.get_device_name(torch.device(args.device))} ({args.device}); "
-                  f"their '% of fp32 matmul' is against that device's rate. The peers ran on the CPU.", ""]
+        lines += [f"Rows labelled `+{args.device}` ran on {torch.cuda.get_device_name(torch.device(args.device))}; "
+                  f"their '% of fp32 matmul' is against that device's rate. The other rows ran on the CPU.", ""]
     if kept:
         lines += [f"{kept} of the {len(results)} rows were kept from earlier runs (`--merge`); results.json has "
                   f"each run's start time ('started', recorded since 2026-11-23). `make bench` runs every row "
