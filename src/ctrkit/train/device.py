@@ -33,7 +33,12 @@ def resolve_device(name: str, model: nn.Module) -> torch.device:
     """The device that ``train.device`` = ``name`` means for ``model`` (see ``check_device``)."""
     check_device(name)
     if name == "model":
-        return next((p.device for p in model.parameters()), torch.device("cpu"))
+        return model_device(model)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where ``model``'s parameters are (the CPU for a model without any)."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))

@@ -21,7 +21,7 @@ from ..models.base import CTRModel
 from ..nn.embedding import FieldEmbedding
 from .allocator import keep_freed_memory
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
-from .device import resolve_device
+from .device import model_device, resolve_device
 from .metrics import binary_metrics, group_auc, regression_metrics, roc_auc
 from .optim import build_optimizers
 
@@ -305,7 +305,7 @@ def predict(model: CTRModel, data: EncodedArrays, batch_size: int = 16384, bf16:
     was_training = scorer.training   # switched only when needed: eval() walks every submodule
     if was_training:
         scorer.eval()
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = model_device(model)
     if device.type == "cpu":
         batch_size = min(batch_size, cpu_inference_rows(scorer))
     # no autocast context and no concatenation unless needed: 8-17 of 147 µs per call for Adult's
