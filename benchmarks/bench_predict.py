@@ -30,7 +30,7 @@ def child(model_name: str, train_rows: int, rows: int, repeats: int) -> None:
     from compare import synthetic_csvs
     from run_ctrkit import OPTIONS
 
-    from ctrkit.export import default_engine, predictor
+    from ctrkit.inference import Predictor, default_engine
     from ctrkit.features import FeatureSpec, Processor, Schema
     from ctrkit.models import build_model
 
@@ -45,7 +45,7 @@ def child(model_name: str, train_rows: int, rows: int, repeats: int) -> None:
     out = {"model": model_name, "auto": default_engine(model)}
     for label, engine, bf16 in (("torch", "torch", False), ("torch bf16", "torch", True), ("onnx", "onnx", False),
                                 ("onnx int8", "onnx-int8", False)):
-        run = predictor(model, engine, bf16)
+        run = Predictor(model, engine, bf16)
         run(valid)
         seconds = []
         for _ in range(repeats):

@@ -26,7 +26,7 @@ def child(csv_path: str, out: str) -> None:
     """Fit + transform_to (``out`` a folder) or fit_transform (``out`` = '-') here; print JSON timings."""
     import numpy as np
 
-    from ctrkit.data.datasets.criteo import NUMERIC, CATEGORICAL
+    from ctrkit.datasets.criteo import NUMERIC, CATEGORICAL
     from ctrkit.features import FeatureSpec, Processor, Schema
 
     schema = Schema(fields=[FeatureSpec(name=c, type="numeric", log=True) for c in NUMERIC]
@@ -55,7 +55,7 @@ def main() -> None:
     if args.child:
         child(*args.child)
         return
-    from ctrkit.data.datasets.synthetic import write_csv
+    from ctrkit.datasets.synthetic import write_csv
 
     csv_path = args.csv.format(rows=args.rows)
     if not os.path.exists(csv_path):

@@ -16,7 +16,7 @@ from ctrkit.data import BatchLoader  # noqa: E402
 from ctrkit.features import FeatureSpec, Processor, Schema  # noqa: E402
 from ctrkit.models import build_model  # noqa: E402
 from ctrkit.train import Trainer  # noqa: E402
-from ctrkit.export import default_engine, predictor  # noqa: E402
+from ctrkit.inference import Predictor, default_engine  # noqa: E402
 
 OPTIONS = {
     "lr": {}, "fm": {},
@@ -69,7 +69,7 @@ def main() -> None:
     with timer("fit"):
         history = trainer.fit(train, valid if args.patience else None)
     timer.seconds["train"] = sum(row["seconds"] for row in history)   # excludes the evaluations
-    # Prediction as the API runs it by default (ONNX Runtime or eager torch, see ctrkit.export), and
+    # Prediction as the API runs it by default (ONNX Runtime or eager torch, see ctrkit.inference), and
     # by each engine; the one-time export is not timed (it happens once per fitted or loaded model).
     # Each engine is made just before its timing: an ONNX Runtime session made earlier kept its
     # threads spinning through the torch timing (Adult LR: 0.36M against 10.7M rows/s).
@@ -77,7 +77,8 @@ def main() -> None:
     engines = ("torch",) if args.bf16 or args.device != "cpu" else ("torch", "onnx", "onnx-int8")
     calls, outputs = {}, {}
     for name in engines:
-        run_predict = predictor(model, name, args.bf16)
+        run_predict = Predictor(model, name, args.bf16)
+        run_predict.engine   # built (exported, for ONNX Runtime) before the timing
         outputs[name], timer.seconds[f"predict_{name}"], calls[name] = timed_predictions(lambda: run_predict(valid))
     default = default_engine(model, args.bf16)
     p, timer.seconds["predict"] = outputs[default], timer.seconds[f"predict_{default}"]

@@ -15,7 +15,7 @@ PAGES = 20 * 8 * 3 * 2**20 // 4096     # the pages those rounds touch
 STEPS = """
 import resource, sys
 import numpy as np
-from ctrkit.train.allocator import keep_freed_memory
+from ctrkit.inference.allocator import keep_freed_memory
 applied = keep_freed_memory() if sys.argv[1] == "keep" else False
 def rounds(n):
     for _ in range(n):
@@ -55,9 +55,9 @@ def test_ctrkit_malloc_system_keeps_glibc_defaults():
 
 
 def test_training_and_prediction_apply_it():
-    code = ("from ctrkit.data.datasets import prepare, synthetic; from ctrkit.models import build_model;"
-            "from ctrkit.train import Trainer; from ctrkit.train.allocator import keep_freed_memory;"
-            "from ctrkit.train.trainer import predict;"
+    code = ("from ctrkit.datasets import prepare, synthetic; from ctrkit.models import build_model;"
+            "from ctrkit.train import Trainer; from ctrkit.inference.allocator import keep_freed_memory;"
+            "from ctrkit.inference import predict;"
             "p = prepare(synthetic.load(300, seed=0, n_numeric=1, n_categorical=4, vocab_max=20, n_pairs=1,"
             " n_triples=0, n_first_order=2));"
             "m = build_model('lr', p.processor.feature_map()); predict(m, p.splits['valid']);"

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from ctrkit import CTRClassifier
-from ctrkit.data.datasets import prepare, synthetic
+from ctrkit.datasets import prepare, synthetic
 from ctrkit.models import build_model
 from ctrkit.train import Trainer
 

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import write_text
 from ctrkit import DataError, FeatureSpec, Processor, Schema, SchemaError
-from ctrkit.data import CsvSource
+from ctrkit.io import CsvSource
 
 SCHEMA = Schema.from_columns("y", ["c"], ["x"])
 

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from conftest import write_text
-from ctrkit.data.datasets import PreparedDataset
+from ctrkit.datasets import PreparedDataset
 
 
 def ctrkit(*args, check=True):

@@ -7,11 +7,12 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from safetensors.numpy import load_file
 
-from ctrkit.data.datasets import synthetic
+from ctrkit.datasets import synthetic
 
 SMALL = ["--set", "data.options={n_rows: 4000, n_numeric: 2, n_categorical: 6, vocab_max: 200, n_pairs: 2, "
          "n_triples: 0, n_first_order: 3}", "--set", "train.threads=1", "--set", "train.progress=false"]
@@ -138,6 +139,21 @@ def test_resume_after_kill_gives_the_same_weights(tmp_path):
     full = json.loads((tmp_path / "full" / "metrics.json").read_text())
     resumed = json.loads((killed / "metrics.json").read_text())
     assert full["test"] == resumed["test"]
+    # the history too: the interrupted epoch's running loss and train AUC came back from the checkpoint
+    timing = ["seconds", "samples_per_second"]
+    a, b = (pd.read_csv(folder / "history.csv").drop(columns=timing) for folder in (tmp_path / "full", killed))
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == 3
+
+
+def test_resume_refuses_a_changed_config(tmp_path):
+    args = ["train", "--dataset", "synthetic", "--model", "lr", "--epochs", "1", *SMALL, "--out", tmp_path / "r"]
+    ctrkit(*args)
+    run = ctrkit(*args, "--resume", "--set", "train.lr=0.5", "--set", "model.embedding_dim=4", check=False)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "train.lr: 0.001 -> 0.5" in run.stderr and "model.embedding_dim" in run.stderr, run.stderr
+    run = ctrkit(*args, "--resume", "--epochs", "2")               # more epochs: allowed
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["train"]["epochs"] == 2
 
 
 def test_models_and_datasets_commands():

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 
 from conftest import shared_data, write_text
-from ctrkit.data.datasets import DATASETS, load_dataset, prepare
-from ctrkit.data.datasets import adult, avazu, criteo, frappe, movielens, synthetic
+from ctrkit.datasets import DATASETS, load_dataset, prepare
+from ctrkit.datasets import adult, avazu, criteo, frappe, movielens, synthetic
 
 
 def rows_of(prepared):
@@ -33,8 +33,8 @@ def test_adult_bundled(tmp_path):
 
 def test_folder_prepare_reads_a_small_train_file_once_and_a_large_one_twice(tmp_path, monkeypatch):
     """Both ways into a folder give the same processor and the same arrays (gzip file, criteo layout)."""
-    from ctrkit.data.datasets import base
-    from ctrkit.data.store import read_split
+    from ctrkit.datasets import base
+    from ctrkit.io.store import read_split
     lines = ["\t".join([str(i % 2)] + [str(i % (j + 2)) if (i + j) % 9 else "" for j in range(13)]
                        + [f"{(i * 31 + j * 7) % 13:x}" for j in range(26)]) for i in range(300)]
     path = tmp_path / "train.txt.gz"
@@ -237,7 +237,7 @@ def test_synthetic_csv_round_trip(tmp_path):
     synthetic.write_csv(str(path), 1500, cfg)
     raw = synthetic.load(1500, seed=3)
     proc = prepare(raw).processor
-    from ctrkit.data import open_source
+    from ctrkit.io import open_source
     table = open_source(str(path)).read_all()
     assert table.num_rows == 1500 and table.column("C5").to_pylist() == synthetic.generate(1500, cfg).column("C5").to_pylist()
     assert proc.transform(str(path)).cat.shape == (1500, 26)

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from ctrkit import CTRClassifier
-from ctrkit.data.datasets import synthetic
-from ctrkit.experiment import load_run
-from ctrkit.export import OnnxPredictor, export_onnx, predictor
+from ctrkit.datasets import synthetic
+from ctrkit.runs import load_run
+from ctrkit.inference import OnnxPredictor, Predictor, export_onnx
 from ctrkit.models import MODELS, build_model
-from ctrkit.train.trainer import predict
-from test_models import OPTIONS, processor, small_model
+from ctrkit.inference import predict
+from conftest import OPTIONS, processor, small_model
 
 
 @pytest.mark.parametrize("mix", ["categorical", "numeric", "sequence"])
@@ -48,7 +48,7 @@ def test_int8_graph_quantizes_the_weight_products_and_stays_close(name):
     int8_weights = sum(int(np.prod(t.dims)) for t in graph.initializer
                        if t.data_type == onnx.TensorProto.INT8 and t.name.endswith("_quantized"))
     assert int8_weights >= sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
-    got = predictor(model, "onnx-int8")(data)
+    got = Predictor(model, "onnx-int8")(data)
     assert got.dtype == np.float64 and got.shape == expected.shape
     assert np.abs(got - expected).mean() < 0.02 and np.abs(got - expected).max() < 0.1   # random weights of
     assert np.corrcoef(got, expected)[0, 1] > 0.99                                         # std 0.3: a hard case
@@ -70,11 +70,12 @@ def test_regression_output_and_file_export(tmp_path):
 def test_predictor_engines():
     proc, data = processor("categorical")
     model = build_model("autoint+", proc.feature_map(), embedding_dim=8, **OPTIONS["autoint+"])
-    assert isinstance(predictor(model).__self__, OnnxPredictor)           # auto: ONNX Runtime is installed
-    assert predictor(model, "torch").func is predict
-    assert predictor(model, bf16=True).keywords == {"bf16": True, "scorer": model}   # bf16 keeps its autocast
+    assert Predictor(model).engine == "onnx"                               # auto: ONNX Runtime is installed
+    assert Predictor(model, "torch").engine == "torch"
+    bf16 = Predictor(model, bf16=True)                                    # bf16 keeps its autocast
+    assert (bf16.engine, bf16.scorer, bf16.bf16) == ("torch", model, True)
     with pytest.raises(ValueError, match="engine must be one of"):
-        predictor(model, "tensorrt")
+        Predictor(model, "tensorrt")
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def fitted(tmp_path_factory):
 def test_classifier_predicts_with_onnx_runtime_by_default(fitted):
     clf, table, folder = fitted
     p = clf.predict_proba(table)[:, 1]
-    assert isinstance(clf._predict.__self__, OnnxPredictor)
+    assert clf.predictor.engine == "onnx"
     torch_clf = CTRClassifier.load(str(folder), engine="torch")
     np.testing.assert_allclose(p, torch_clf.predict_proba(table)[:, 1], rtol=1e-5, atol=1e-6)
     assert abs(clf.score(table) - torch_clf.score(table)) < 1e-4      # near-ties may swap

@@ -6,14 +6,13 @@ import pytest
 import torch
 
 from ctrkit import FeatureSpec, Processor, Schema
-from ctrkit.data.store import EncodedArrays
-from ctrkit.export import default_engine, predictor
+from ctrkit.io.store import EncodedArrays
+from ctrkit.inference import Predictor, default_engine
 from ctrkit.models import build_model
 from ctrkit.nn import FoldedMLP, FrozenFM, LogitSum
 from ctrkit.nn import folded_mlp
-from ctrkit.train.trainer import predict
-from test_frozen_fm import own_table_feature_map, randomized, whole
-from test_models import small_model
+from ctrkit.inference import predict
+from conftest import own_table_feature_map, randomized, small_model, whole
 
 
 def with_batch_norm_statistics(model):
@@ -131,11 +130,11 @@ def test_prediction_runs_the_folded_scorer_in_torch_by_default(name):
     model, data = small_model(name, "numeric")
     randomized(model)
     assert default_engine(model) == "torch"
-    run = predictor(model)
-    assert run.func is predict and isinstance(folded_of(run.keywords["scorer"]), FoldedMLP)
+    run = Predictor(model)
+    assert run.engine == "torch" and isinstance(folded_of(run.scorer), FoldedMLP)
     expected = torch.sigmoid(model(whole(data)).detach().double()).numpy()
     np.testing.assert_allclose(run(data), expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(predictor(model, "onnx")(data), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(Predictor(model, "onnx")(data), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["fnn", "deepfm"])

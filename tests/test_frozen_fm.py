@@ -6,30 +6,11 @@ import torch
 
 from ctrkit import FeatureSpec, Processor, Schema
 from ctrkit.data.batch import Batch
-from ctrkit.export import default_engine, predictor
+from ctrkit.inference import Predictor, default_engine
 from ctrkit.models import build_model
 from ctrkit.nn import FrozenFM
-from ctrkit.train.trainer import predict
-from test_models import small_model
-
-
-def whole(data) -> Batch:
-    return Batch(torch.from_numpy(data.cat), torch.from_numpy(data.num), torch.from_numpy(data.seq))
-
-
-def randomized(model):
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.3)
-    return model.eval()
-
-
-def own_table_feature_map():
-    """Two categorical fields, ``a`` with a table of its own (width 4) and ``b`` in the shared one."""
-    cols = {"a": list("abcabcab"), "b": list("xyzzyxyz"), "y": [0, 1] * 4}
-    schema = Schema(fields=[FeatureSpec("a", "categorical", embedding_dim=4), FeatureSpec("b", "categorical")],
-                    label="y")
-    return Processor(schema).fit(pa.table(cols)).feature_map()
+from ctrkit.inference import predict
+from conftest import own_table_feature_map, randomized, small_model, whole
 
 
 @pytest.mark.parametrize("mix", ["categorical", "numeric"])
@@ -75,8 +56,8 @@ def test_prediction_runs_the_frozen_scorer_in_torch_by_default():
     model, data = small_model("fm", "numeric")
     randomized(model)
     assert default_engine(model) == "torch" and default_engine(small_model("afm", "numeric")[0]) == "onnx"
-    run = predictor(model)
-    assert run.func is predict and isinstance(run.keywords["scorer"], FrozenFM)
+    run = Predictor(model)
+    assert run.engine == "torch" and isinstance(run.scorer, FrozenFM)
     before = run(data)
     logits = model(whole(data)).detach().double()
     np.testing.assert_allclose(before, torch.sigmoid(logits).numpy(), rtol=1e-5, atol=1e-6)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ctrkit.data import BatchLoader
-from ctrkit.data.datasets import prepare, synthetic
+from ctrkit.datasets import prepare, synthetic
 from ctrkit.models import build_model
 from ctrkit.train import Trainer
 

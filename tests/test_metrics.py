@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from ctrkit.train.metrics import binary_metrics, expected_calibration_error, group_auc, log_loss, roc_auc
-from ctrkit.train.trainer import monitor_value
+from ctrkit.inference.metrics import binary_metrics, expected_calibration_error, group_auc, log_loss, roc_auc
+from ctrkit.train import monitor_value
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

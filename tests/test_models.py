@@ -8,38 +8,7 @@ from ctrkit import FeatureSpec, Processor, Schema
 from ctrkit.data import BatchLoader
 from ctrkit.models import FNN, MODELS, build_model, model_options
 from ctrkit.train import Trainer
-
-SMALL = {"dnn_units": (16, 8)}
-OPTIONS = {"deepfm": SMALL, "fnn": SMALL, "autoint+": SMALL, "autoint": {"attention_dim": 4},
-           "fignn": {"gnn_layers": 2}, "afm": {"attention_dim": 4}}
-
-
-def processor(mix: str):
-    rng = np.random.default_rng(0)
-    n = 64
-    # three fields at least: with two, AFM's and FiGNN's softmax over one pair/neighbour is constant
-    cols = {"c1": rng.choice(list("abcde"), n).tolist(), "c2": rng.choice(list("vwxyz"), n).tolist(),
-            "y": rng.integers(0, 2, n)}
-    fields = [FeatureSpec("c1", "categorical"), FeatureSpec("c2", "categorical")]
-    if mix == "categorical":
-        cols["c3"] = rng.choice(list("klmn"), n).tolist()
-        fields.append(FeatureSpec("c3", "categorical"))
-    if mix in ("numeric", "sequence"):
-        cols["x"] = rng.normal(size=n)
-        fields.append(FeatureSpec("x", "numeric"))
-    if mix == "sequence":
-        cols["s"] = ["|".join(rng.choice(list("pqrs"), rng.integers(0, 4))) for _ in range(n)]
-        fields.append(FeatureSpec("s", "sequence", max_len=3))
-    proc = Processor(Schema(fields=fields, label="y")).fit(pa.table(cols))
-    return proc, proc.transform(pa.table(cols))
-
-
-def small_model(name: str, mix: str):
-    """(model with seed 0 and the small test sizes, encoded data) for a field mix of ``processor``."""
-    proc, data = processor(mix)
-    torch.manual_seed(0)
-    return build_model(name, proc.feature_map(), embedding_dim=8, **OPTIONS.get(name, {})), data
-
+from conftest import OPTIONS, SMALL, processor, small_model
 
 @pytest.mark.parametrize("mix", ["categorical", "numeric", "sequence"])
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -10,7 +10,12 @@ from ctrkit.nn.attention import SHORT_SOFTMAX
 from ctrkit.nn import (MLP, AttentionalEdges, AttentionalPooling, FieldEmbedding, FieldGraph,
                        MultiHeadSelfAttention, PairwiseProducts, activation, fm_second_order)
 
-torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    """Each test draws its random tensors from seed 0, whatever ran before it."""
+    torch.manual_seed(0)
 
 
 def test_fm_trick_equals_explicit_pair_sum():

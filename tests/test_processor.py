@@ -140,7 +140,7 @@ def test_chunked_streaming_equals_in_memory(tmp_path):
     assert whole.fit_rows == n
     rows = chunked.transform_to(str(path), str(tmp_path / "split"), chunk_rows=128, block_bytes=2048)
     assert rows == n
-    from ctrkit.data import read_split
+    from ctrkit.io import read_split
     streamed, direct = read_split(str(tmp_path / "split")), whole.transform(str(path))
     for name in ("cat", "num", "label"):
         np.testing.assert_array_equal(getattr(streamed, name), getattr(direct, name))
@@ -204,7 +204,7 @@ def test_fit_transform_equals_fit_then_transform(tmp_path):
         FeatureSpec("q", "numeric", buckets=9), FeatureSpec("w", "numeric"),
     ], label="y")
     options = {"chunk_rows": 200, "block_bytes": 4096}
-    from ctrkit.data import open_source
+    from ctrkit.io import open_source
     from ctrkit.features.processor import _COMPACT_EVERY
     assert len(list(open_source(str(path), **options).chunks())) > _COMPACT_EVERY   # fit compacts its counts
     two_pass = Processor(schema).fit(str(path), **options)

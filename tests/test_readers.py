@@ -7,7 +7,7 @@ import pytest
 
 from conftest import write_text
 from ctrkit import DataError, Processor, Schema
-from ctrkit.data import CsvSource, LibsvmSource, ParquetSource, TableSource, open_source
+from ctrkit.io import CsvSource, LibsvmSource, ParquetSource, TableSource, open_source
 
 ROWS = [("a", "1.5", "0"), ("b", "", "1"), ("a", "3", "1")]
 
@@ -103,7 +103,7 @@ def test_libsvm_ragged_and_malformed(tmp_path):
 
 
 def test_map_threads_keeps_order_and_raises_the_first_error():
-    from ctrkit.data.threads import map_threads
+    from ctrkit.io.threads import map_threads
     assert map_threads(lambda x: x * x, range(40)) == [x * x for x in range(40)]
 
     def fail_on(x):
@@ -117,7 +117,7 @@ def test_map_threads_keeps_order_and_raises_the_first_error():
 def test_prefetched_keeps_order_raises_in_place_and_stops_early():
     import threading
 
-    from ctrkit.data.prefetch import prefetched
+    from ctrkit.io.prefetch import prefetched
     assert list(prefetched(iter(range(50)), depth=2)) == list(range(50))
 
     def failing():

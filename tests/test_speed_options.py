@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from ctrkit.data.datasets import prepare, synthetic
-from ctrkit.experiment import Run
+from ctrkit.datasets import prepare, synthetic
+from ctrkit.runs import Run
 from ctrkit.models import build_model
 from ctrkit.nn.attention import MultiHeadSelfAttention
 from ctrkit.train import Trainer
-from ctrkit.train.trainer import predict
+from ctrkit.inference import predict
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_autoint_attention_keeps_bf16_autocast_in_its_blocks():
 def test_cpu_prediction_batches_are_sized_by_embedding_bytes(trained):
     """Prediction on CPU runs in batches whose embeddings fill about 4 MB, whatever batch size is
     asked for, and gives the same probabilities as any other batching."""
-    from ctrkit.train.trainer import INFERENCE_BLOCK_BYTES, cpu_inference_rows
+    from ctrkit.inference.scoring import INFERENCE_BLOCK_BYTES, cpu_inference_rows
     prepared, model, _ = trained
     valid = prepared.splits["valid"]
     fields = model.embedding.num_fields

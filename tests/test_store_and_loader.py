@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from ctrkit.data import BatchLoader, EncodedArrays, read_split, write_split
-from ctrkit.data.store import NpyAppender
+from ctrkit.data import BatchLoader
+from ctrkit.io import EncodedArrays, read_split, write_split
+from ctrkit.io.store import NpyAppender
 
 
 def arrays(n=103, seed=0):

@@ -1,28 +1,26 @@
-"""A scikit-learn-style estimator for notebooks: ``CTRClassifier``."""
+"""A scikit-learn-style estimator for notebooks: ``CTRClassifier``, a thin face over the experiment
+pipeline (``ctrkit.experiment``) that ``ctrkit train`` runs."""
 from __future__ import annotations
 
-import json
 import os
-from typing import Any, Callable, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
 import pyarrow as pa
-import torch
 
-from .config import default_config, dump_config
-from .data.datasets.base import split_table
-from .data.readers import open_source, to_arrow_table
-from .data.store import EncodedArrays
-from .experiment import load_run
-from .export import check_engine, predictor
+from .config import default_config
+from .datasets import RawDataset, prepare
+from .experiment import split_metrics, train_model, with_valid_split, write_run
 from .features.infer import infer_schema
 from .features.processor import Processor
 from .features.spec import Schema
-from .models import build_model
+from .inference import Predictor, check_engine, roc_auc
+from .io.readers import TableSource, open_source, to_arrow_table
+from .io.store import EncodedArrays
 from .models.base import model_options
-from .train.checkpoint import save_weights
-from .train.metrics import roc_auc
-from .train.trainer import TrainConfig, Trainer
+from .runs import load_run
+from .train.callbacks import Callback
+from .train.options import TrainConfig
 
 _LABEL = "__label__"
 
@@ -34,16 +32,26 @@ class CTRClassifier:
     >>> clf.fit(df, label="clicked")                      # types inferred, or give categorical=[...]
     >>> clf.predict_proba(new_df)[:, 1]; clf.score(test_df); clf.save("runs/nb"); CTRClassifier.load("runs/nb")
 
-    Keyword options go to the model when the model has them and to ``TrainConfig`` otherwise.
-    ``engine`` picks how predictions run: ``auto`` (PyTorch through frozen tables for LR, FM, FNN and
-    DeepFM and for bfloat16 runs, else ONNX Runtime when installed, exported once after fitting),
-    ``onnx``, ``onnx-int8`` (int8 weights) or ``torch`` (see ``ctrkit.export.predictor``).
+    Args:
+        model: a model name (``ctrkit models``).
+        seed: seeds the split, the processor, the model's initial weights and the batch order.
+        valid_fraction: the part of the rows held out for early stopping when ``fit`` gets no
+            ``eval_set``.
+        engine: how predictions run: ``auto``, ``torch``, ``onnx`` or ``onnx-int8``
+            (``ctrkit.inference.Predictor``).
+        callbacks: training callbacks of your own (``ctrkit.train.Callback``).
+        **options: model options (``ctrkit.models.model_options``) and training options
+            (``ctrkit.train.TrainConfig``), by name.
+
+    ``fit`` runs the same steps as ``ctrkit train`` (``experiment.train_model``) and ``save``
+    writes the same run-folder layout, which ``ctrkit evaluate / predict / report`` read.
     """
 
     def __init__(self, model: str = "deepfm", seed: int = 0, valid_fraction: float = 0.1, engine: str = "auto",
-                 **options: Any) -> None:
+                 callbacks: Sequence[Callback] = (), **options: Any) -> None:
         check_engine(engine)
         self.model_name, self.seed, self.valid_fraction, self.engine = model, seed, valid_fraction, engine
+        self.callbacks = list(callbacks)
         model_keys = set(model_options(model))
         train_keys = set(TrainConfig.__dataclass_fields__) - {"seed"}
         unknown = sorted(set(options) - model_keys - train_keys)
@@ -53,13 +61,26 @@ class CTRClassifier:
         self.train_options = {k: v for k, v in options.items() if k in train_keys}
         self.processor: Optional[Processor] = None
         self.model = None
-        self.history_ = []
-        self._predict: Optional[Callable[[EncodedArrays], np.ndarray]] = None
+        self.history_: list = []
+        self.metrics_: Dict[str, Any] = {}
+        self._predictor: Optional[Predictor] = None
+
+    def config(self, label: Optional[str] = None) -> Dict[str, Any]:
+        """The experiment config this estimator trains with (as ``config.yaml`` of a run)."""
+        config = default_config()
+        config.update(seed=self.seed)
+        config["data"].update(label=label, valid_fraction=self.valid_fraction)
+        config["model"] = {"name": self.model_name, **{k: list(v) if isinstance(v, tuple) else v
+                                                       for k, v in self.model_options.items()}}
+        config["train"].update({"progress": False, **self.train_options})
+        return config
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any, y: Optional[Sequence] = None, label: Optional[str] = None, eval_set: Any = None,
             categorical: Sequence[str] = (), numeric: Sequence[str] = (), sequence: Union[Sequence[str], Dict[str, str]] = (),
             schema: Optional[Schema] = None, label_map: Optional[Dict[str, float]] = None) -> "CTRClassifier":
+        """Fit on rows ``X`` with labels ``y`` or the column ``label``; ``eval_set`` (rows, or
+        (rows, labels)) replaces the held-out part for early stopping."""
         table, label = self._with_label(X, y, label)
         if schema is None:
             if categorical or numeric or sequence:
@@ -67,21 +88,19 @@ class CTRClassifier:
             else:
                 schema = infer_schema(table, label, label_map=label_map)
         self.schema_ = schema
-        if eval_set is None:
-            parts = split_table(table, {"train": 1 - self.valid_fraction, "valid": self.valid_fraction}, self.seed,
-                                name="<DataFrame>", stratify=label if schema.task == "binary" else None)
-            train_src, valid_src = parts["train"], parts["valid"]
-        else:
+        splits = {"train": TableSource(table)}
+        if eval_set is not None:
             valid_table, _ = self._with_label(*eval_set, label) if isinstance(eval_set, tuple) else \
                 self._with_label(eval_set, None, label)
-            train_src, valid_src = table, valid_table
-        self.processor = Processor(schema, seed=self.seed)
-        train, valid = self.processor.fit_transform(train_src), self.processor.transform(valid_src)
-        torch.manual_seed(self.seed)
-        self.model = build_model(self.model_name, self.processor.feature_map(), **self.model_options)
-        self.trainer_ = Trainer(self.model, TrainConfig(seed=self.seed, progress=False, **self.train_options))
-        self.history_ = self.trainer_.fit(train, valid)
-        self._predict = None
+            splits["valid"] = TableSource(valid_table)
+        raw = with_valid_split(RawDataset("DataFrame", schema, splits), self.valid_fraction, self.seed)
+        self.config_ = self.config(label)
+        prepared = prepare(raw, seed=self.seed)
+        trainer = train_model(self.config_, prepared, callbacks=self.callbacks)
+        self.processor, self.model, self.trainer_ = prepared.processor, trainer.model, trainer
+        self.history_ = trainer.history
+        self.metrics_ = split_metrics(self.config_, trainer, prepared.splits)
+        self._predictor = None
         return self
 
     @staticmethod
@@ -107,18 +126,25 @@ class CTRClassifier:
         p = self._probability(self._encode(X))
         return np.stack([1 - p, p], axis=1)
 
+    @property
+    def predictor(self) -> Predictor:
+        """The prediction engine of the fitted model (``predictor.engine`` says which one runs)."""
+        if self.model is None:
+            raise RuntimeError("CTRClassifier is not fitted")
+        if self._predictor is None:
+            self._predictor = Predictor(self.model, self.engine, self.train_options.get("bf16", False))
+        return self._predictor
+
     def _probability(self, encoded: EncodedArrays) -> np.ndarray:
-        if self._predict is None:
-            self._predict = predictor(self.model, self.engine, self.train_options.get("bf16", False))
-        return self._predict(encoded)
+        return self.predictor(encoded)
 
     def predict(self, X: Any, threshold: float = 0.5) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= threshold).astype(np.int64)
 
     def __getstate__(self) -> Dict[str, Any]:
-        """Pickles without the ONNX Runtime session (it cannot be pickled); the next prediction
-        exports the model again."""
-        return {**self.__dict__, "_predict": None}
+        """Pickles without the prediction engine (an ONNX Runtime session cannot be pickled); the
+        next prediction builds it again."""
+        return {**self.__dict__, "_predictor": None}
 
     def score(self, X: Any, y: Optional[Sequence] = None) -> float:
         """ROC AUC on labelled data (the label column of the schema, or ``y``)."""
@@ -129,27 +155,17 @@ class CTRClassifier:
 
     # ------------------------------------------------------------------ persistence
     def save(self, folder: str) -> None:
-        """A run folder that ``CTRClassifier.load`` and ``ctrkit evaluate/predict`` read."""
-        os.makedirs(folder, exist_ok=True)
-        config = default_config()
-        config.update(seed=self.seed, out=folder)
-        config["data"]["label"] = self.schema_.label
-        config["model"] = {"name": self.model_name, **{k: list(v) if isinstance(v, tuple) else v
-                                                       for k, v in self.model_options.items()}}
-        config["train"].update(self.train_options)
-        with open(os.path.join(folder, "config.yaml"), "w") as fh:
-            fh.write(dump_config(config))
-        self.processor.save(os.path.join(folder, "processor.json"))
-        save_weights(os.path.join(folder, "model.safetensors"), self.model.state_dict())
-        with open(os.path.join(folder, "metrics.json"), "w") as fh:
-            json.dump({"model": self.model_name, "history": self.history_}, fh, indent=1)
+        """A run folder (``experiment.write_run``) that ``CTRClassifier.load`` and ``ctrkit
+        evaluate / predict / report`` read."""
+        config = {**self.config_, "out": folder}
+        write_run(folder, config, self.processor, self.model, self.metrics_, self.history_)
 
     @classmethod
     def load(cls, folder: str, engine: str = "auto") -> "CTRClassifier":
         run = load_run(folder)
         options = {k: v for k, v in run.config["model"].items() if k != "name"}
         clf = cls(run.config["model"]["name"], seed=run.config["seed"], engine=engine, **options)
-        clf.processor, clf.model, clf.schema_ = run.processor, run.model, run.processor.schema
+        clf.processor, clf.model, clf.schema_, clf.config_ = run.processor, run.model, run.processor.schema, run.config
         if run.bf16:
             clf.train_options["bf16"] = True
         return clf

@@ -22,7 +22,7 @@ import yaml
 
 from .errors import CTRKitError
 from .train.device import check_device
-from .train.trainer import TrainConfig
+from .train.options import TrainConfig
 
 
 class ConfigError(CTRKitError, ValueError):

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from .batch import Batch
-from .store import EncodedArrays
+from ..io.store import EncodedArrays
 
 SHUFFLES = ("rows", "blocks", "none")
 
@@ -40,9 +40,12 @@ class BatchLoader:
         self.data, self.batch_size, self.shuffle = data, batch_size, shuffle
         self.seed, self.drop_last, self.rank, self.world_size = seed, drop_last, rank, world_size
         self.epoch = 0
+        self._start = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """The next iteration yields epoch ``epoch``'s batches from its ``start``-th on (a resumed
+        epoch: the batches before it are not gathered)."""
+        self.epoch, self._start = epoch, start
 
     def _spans(self) -> List[Tuple[int, int]]:
         n = len(self.data)
@@ -59,7 +62,8 @@ class BatchLoader:
         return len(self._spans())
 
     def __iter__(self) -> Iterator[Batch]:
-        spans = self._spans()
+        spans = self._spans()[self._start:]
+        self._start = 0
         perm = None
         if self.shuffle == "rows":
             perm = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.data))

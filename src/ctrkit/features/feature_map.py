@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -24,24 +24,42 @@ class FieldSlot:
 
 
 @dataclass
+class Pretrained:
+    """Pretrained vectors of a field's own table: their width ``dim``, whether they stay ``frozen``,
+    and (when read: a model starting from them) ``vectors`` [size, dim] with the mask ``found`` [size]
+    of the rows that came from the file. A run loaded back needs only ``dim``: its weights hold them."""
+
+    dim: int
+    freeze: bool = False
+    vectors: Optional[np.ndarray] = None
+    found: Optional[np.ndarray] = None
+
+
+@dataclass
 class FeatureMap:
     """The fields of a dataset as models see them.
 
-    ``pretrained`` maps an owner field to (vectors [size, d], rows found, freeze).
+    ``pretrained`` maps an owner field to its ``Pretrained`` vectors.
     """
 
     fields: List[FieldSlot]
     vocab_size: int
-    pretrained: Dict[str, Tuple[np.ndarray, np.ndarray, bool]] = field(default_factory=dict)
+    pretrained: Dict[str, Pretrained] = field(default_factory=dict)
 
     @classmethod
-    def from_processor(cls, processor: Any) -> "FeatureMap":
+    def from_processor(cls, processor: Any, vectors: bool = True) -> "FeatureMap":
+        """The processor's fields; ``vectors=False`` leaves pretrained vectors unread (their width
+        comes from the processor's state), for a model whose weights are loaded afterwards."""
         slots = [FieldSlot(**s) for s in processor.field_slots()]
         pretrained = {}
         for f in processor.schema.fields:
-            if f.pretrained:
-                vectors, found = processor.pretrained_vectors(f.name)
-                pretrained[f.name] = (vectors, found, f.freeze)
+            if not f.pretrained:
+                continue
+            if vectors:
+                matrix, found = processor.pretrained_vectors(f.name)
+                pretrained[f.name] = Pretrained(matrix.shape[1], f.freeze, matrix, found)
+            else:
+                pretrained[f.name] = Pretrained(processor.pretrained_dim(f.name), f.freeze)
         return cls(slots, processor.vocab_size, pretrained)
 
     @property

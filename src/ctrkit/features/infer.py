@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..data.readers import open_source
+from ..io.readers import open_source
 from ..errors import DataError
 from . import columns as C
 from .spec import FeatureSpec, Schema

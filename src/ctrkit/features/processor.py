@@ -18,10 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..data.prefetch import prefetched
-from ..data.readers import Chunk, Source, open_source
-from ..data.store import EncodedArrays, write_split
-from ..data.threads import map_threads
+from ..io.prefetch import prefetched
+from ..io.readers import Chunk, Source, open_source
+from ..io.store import EncodedArrays, write_split
+from ..io.threads import map_threads
 from ..errors import DataError, SchemaError
 from . import columns as C
 from .counts import TokenCounts
@@ -144,8 +144,16 @@ class Processor:
                 state[f.name] = {"offset": owner["offset"], "size": owner["size"]}
             if f.type == "sequence":
                 state[f.name]["max_len"] = f.max_len or max(1, max_len.get(f.name, 1))
+        for f in self.schema.fields:
+            if f.pretrained and not f.share_embedding:
+                state[f.name]["pretrained_dim"] = _vector_width(f.pretrained)
         self.state, self.vocab_size = state, offset
-        self._vocab_arrays = {}
+        self._build_vocab_arrays()
+
+    def _build_vocab_arrays(self) -> None:
+        """The vocabularies as Arrow arrays, built once (encoding reads them, from any thread)."""
+        self._vocab_arrays = {name: pa.array(st["vocab"], pa.string())
+                              for name, st in self.state.items() if "vocab" in st}
 
     def _owner(self, name: str) -> str:
         """The field whose vocabulary (and block of the table) ``name`` uses."""
@@ -156,44 +164,42 @@ class Processor:
         return [f for f in self.schema.fields if f.type != "numeric"]
 
     def _vocabulary(self, f: FeatureSpec) -> pa.Array:
-        owner = self._owner(f.name)
-        if owner not in self._vocab_arrays:
-            self._vocab_arrays[owner] = pa.array(self.state[owner]["vocab"], pa.string())
-        return self._vocab_arrays[owner]
+        return self._vocab_arrays[self._owner(f.name)]
 
     # ------------------------------------------------------------------ encoding
     def transform(self, data: Any, on_bad_rows: str = "error", require_label: bool = True,
                   **read_options: Any) -> EncodedArrays:
         """Encode all rows of ``data`` into arrays in memory."""
         source = open_source(data, on_bad_rows=on_bad_rows, **read_options)
-        blocks = list(self.encode_chunks(source, on_bad_rows, require_label))
-        return _merged_blocks(blocks, source.name, source.skipped + self._skipped)
+        skipped = [0]
+        blocks = [block for _, block in self._encoded(source, on_bad_rows, require_label, False, skipped)]
+        return _merged_blocks(blocks, source.name, source.skipped + skipped[0])
 
     def transform_to(self, data: Any, folder: str, on_bad_rows: str = "error", require_label: bool = True,
                      **read_options: Any) -> int:
         """Encode ``data`` chunk by chunk into a split folder (see ``ctrkit.data.store``); returns rows."""
         source = open_source(data, on_bad_rows=on_bad_rows, **read_options)
-        blocks = self.encode_chunks(source, on_bad_rows, require_label)
+        skipped = [0]
+        blocks = (block for _, block in self._encoded(source, on_bad_rows, require_label, False, skipped))
         return write_split(folder, blocks, lambda: {"source": source.name, "fingerprint": self.fingerprint(),
-                                                    "skipped": source.skipped + self._skipped})
-
-    def encode_chunks(self, source: Source, on_bad_rows: str = "error",
-                      require_label: bool = True) -> Iterator[Dict[str, np.ndarray]]:
-        """Encoded blocks (dicts of cat/num/seq[/label] arrays), one per chunk of ``source``."""
-        for _, block in self.iter_encoded(source, on_bad_rows, require_label):
-            yield block
+                                                    "skipped": source.skipped + skipped[0]})
 
     def iter_encoded(self, source: Source, on_bad_rows: str = "error", require_label: bool = True,
                      ignore_label: bool = False) -> Iterator[Tuple[Chunk, Dict[str, np.ndarray]]]:
         """Each chunk of ``source`` with its encoded block (rows align unless rows were skipped);
         ``ignore_label`` leaves any label column unread (prediction)."""
+        return self._encoded(source, on_bad_rows, require_label, ignore_label, [0])
+
+    def _encoded(self, source: Source, on_bad_rows: str, require_label: bool, ignore_label: bool,
+                 skipped: List[int]) -> Iterator[Tuple[Chunk, Dict[str, np.ndarray]]]:
+        """``iter_encoded``, adding the rows it skips to ``skipped[0]``: the count lives with the
+        caller, not on the processor, so one processor encodes from many threads at once."""
         if not self.fitted:
             raise RuntimeError("the processor is not fitted: call fit() or load() first")
         with_label = self._check_columns(source, require_label and not ignore_label) and not ignore_label
-        self._skipped = 0
         for chunk in prefetched(source.chunks()):
             coded = self._code(self._parse(chunk, source, on_bad_rows, with_label))
-            self._skipped += coded.skipped
+            skipped[0] += coded.skipped
             if coded.n == 0:
                 continue
             positions = {name: C.vocabulary_positions(fc.dictionary, self._vocabulary(self.schema[name]))
@@ -358,9 +364,19 @@ class Processor:
                 slots.append(slot)
         return slots
 
-    def feature_map(self) -> FeatureMap:
-        """The encoded fields as models see them (see ``ctrkit.features.feature_map``)."""
-        return FeatureMap.from_processor(self)
+    def feature_map(self, vectors: bool = True) -> FeatureMap:
+        """The encoded fields as models see them (see ``ctrkit.features.feature_map``);
+        ``vectors=False`` leaves pretrained vectors unread (a model whose weights are loaded next)."""
+        return FeatureMap.from_processor(self, vectors)
+
+    def pretrained_dim(self, name: str) -> int:
+        """The width of a field's pretrained vectors, as fitted (read from the file for processors
+        saved before the width was kept)."""
+        f = self.schema[name]
+        if not f.pretrained:
+            raise SchemaError(f"field {name!r} has no pretrained vectors")
+        st = self.state[f.share_embedding or f.name]
+        return st["pretrained_dim"] if "pretrained_dim" in st else _vector_width(f.pretrained)
 
     def vocabulary(self, name: str) -> List[str]:
         """The tokens of a categorical or sequence field, in id order (after OOV and missing)."""
@@ -420,6 +436,7 @@ class Processor:
         proc = cls(Schema.from_dict(data["schema"]), seed=data["seed"])
         proc.state, proc.vocab_size = data["state"], data["vocab_size"]
         proc.fit_rows, proc.fit_skipped = data["fit_rows"], data["fit_skipped"]
+        proc._build_vocab_arrays()
         return proc
 
 
@@ -427,6 +444,14 @@ def _log(values: np.ndarray) -> np.ndarray:
     """Signed log: sign(x) * log(1 + |x|), defined for negative counts too."""
     out = np.log1p(np.abs(values))
     return np.copysign(out, values, out=out if np.ndim(out) else None)
+
+
+def _vector_width(path: str) -> int:
+    """The width d of a .npy file of pretrained vectors [tokens, d] (read from its header)."""
+    shape = np.load(path, mmap_mode="r").shape
+    if len(shape) != 2:
+        raise DataError(f"expected a 2-D array [tokens, dim], got shape {shape}", source=path)
+    return int(shape[1])
 
 
 def _read_keys(path: str) -> List[str]:

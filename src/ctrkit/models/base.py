@@ -94,6 +94,11 @@ class CTRModel(nn.Module):
     def field_names(self) -> List[str]:
         return self.feature_map.names
 
+    @property
+    def device(self) -> torch.device:
+        """Where the parameters are (the CPU for a model without any)."""
+        return next((p.device for p in self.parameters()), torch.device("cpu"))
+
 
 def model_options(name: str) -> Dict[str, Any]:
     """The options of a model and their defaults (common options included)."""

@@ -72,17 +72,17 @@ class FieldEmbedding(nn.Module):
             if owner is None or owner in self.own:
                 continue
             pre = feature_map.pretrained.get(owner)
-            own_dim = pre[0].shape[1] if pre is not None else dims.get(owner)
+            own_dim = pre.dim if pre is not None else dims.get(owner)
             if own_dim is None or (own_dim == dim and pre is None) or dim == 1:
                 continue
             table = nn.Embedding(s.size + 1, own_dim, padding_idx=s.size, sparse=sparse)
             _init(table.weight, init_std, padding_idx=s.size)
             if pre is not None:
-                vectors, found, freeze = pre
-                with torch.no_grad():
-                    rows = torch.from_numpy(found).nonzero().squeeze(1)
-                    table.weight[rows] = torch.from_numpy(vectors[found])
-                table.weight.requires_grad_(not freeze)
+                if pre.vectors is not None:
+                    with torch.no_grad():
+                        rows = torch.from_numpy(pre.found).nonzero().squeeze(1)
+                        table.weight[rows] = torch.from_numpy(pre.vectors[pre.found])
+                table.weight.requires_grad_(not pre.freeze)
             self.own[owner] = table
             if own_dim != dim:
                 self.project[owner] = nn.Linear(own_dim, dim, bias=False)

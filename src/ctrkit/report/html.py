@@ -7,7 +7,7 @@ import json
 import os
 from typing import Dict, List
 
-from ..experiment import load_run
+from ..runs import load_run
 from .importance import pair_importance
 from .plots import learning_curves, pair_heatmap, read_history, reliability_plot, roc_plot
 

@@ -7,9 +7,8 @@ import numpy as np
 import torch
 
 from ..data.loader import BatchLoader
-from ..data.store import EncodedArrays
+from ..io.store import EncodedArrays
 from ..models.base import CTRModel
-from ..train.device import model_device
 
 
 @torch.inference_mode()
@@ -20,7 +19,7 @@ def pair_importance(model: CTRModel, data: EncodedArrays, batch_size: int = 4096
     AFM: a_ij (symmetric); AutoInt(+): attention averaged over layers and heads (row = query
     field); FiGNN: edge weights A_ij. Rows of the split are weighted equally."""
     model.eval()
-    device = model_device(model)
+    device = model.device
     total, names, what, rows = None, None, "", 0
     for batch in BatchLoader(data, batch_size, shuffle="none"):
         out = model.explain(batch.to(device))

@@ -1,17 +1,28 @@
-"""Where training runs: the ``train.device`` option resolved to a torch device."""
+"""Where training runs: the ``train.device`` option checked (without torch for ``model``, ``auto``
+and ``cpu``) and resolved to a torch device."""
 from __future__ import annotations
 
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..models.base import CTRModel
 
 DEVICES = "model, auto, cpu, cuda or cuda:N"
 
 
 def check_device(name: str) -> None:
-    """Raise ValueError unless ``name`` is a device this machine has: ``model`` (where the model's
-    parameters are), ``auto`` (CUDA when available, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``."""
-    if name in ("model", "auto"):
+    """Raise ValueError unless ``name`` is a device this machine has.
+
+    Args:
+        name: ``model`` (where the model's parameters are), ``auto`` (CUDA when available, else the
+            CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+    """
+    if name in ("model", "auto", "cpu"):
         return
+    import torch
+
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError):
@@ -29,16 +40,13 @@ def check_device(name: str) -> None:
                          f"numbered from 0")
 
 
-def resolve_device(name: str, model: nn.Module) -> torch.device:
+def resolve_device(name: str, model: "CTRModel") -> "torch.device":
     """The device that ``train.device`` = ``name`` means for ``model`` (see ``check_device``)."""
+    import torch
+
     check_device(name)
     if name == "model":
-        return model_device(model)
+        return model.device
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """Where ``model``'s parameters are (the CPU for a model without any)."""
-    return next((p.device for p in model.parameters()), torch.device("cpu"))

@@ -13,8 +13,8 @@ from typing import Optional
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...features.spec import FeatureSpec, Schema
-from ..readers import CsvSource, MappedSource
+from ..features.spec import FeatureSpec, Schema
+from ..io.readers import CsvSource, MappedSource
 from .base import RawDataset, file_splits
 
 COLUMNS = ["id", "click", "hour", "C1", "banner_pos", "site_id", "site_domain", "site_category", "app_id",

@@ -20,21 +20,19 @@ import logging
 import os
 import tempfile
 import warnings
-from functools import partial
-from typing import Callable, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from .data.batch import Batch
-from .data.store import EncodedArrays
-from .models.base import CTRModel
-from .train.trainer import cpu_inference_rows, predict
+from ..data.batch import Batch
+from ..io.store import EncodedArrays
+from ..models.base import CTRModel
+from .scoring import cpu_inference_rows
 
 INPUTS = ("cat", "num", "seq")
 OPSET = 17
-ENGINES = ("auto", "torch", "onnx", "onnx-int8")
 _DTYPES = {"tensor(int32)": np.int32, "tensor(float)": np.float32}
 
 
@@ -88,11 +86,24 @@ def quantize_int8(graph: bytes) -> bytes:
         with tempfile.TemporaryDirectory() as folder:
             out = os.path.join(folder, "int8.onnx")
             quantize_dynamic(onnx.load_from_string(graph), out, op_types_to_quantize=["MatMul", "Gemm"],
-                             per_channel=True, weight_type=QuantType.QInt8, extra_options={"MatMulConstBOnly": True})
+                             per_channel=True, weight_type=QuantType.QInt8, reduce_range=not has_vnni(),
+                             extra_options={"MatMulConstBOnly": True})
             with open(out, "rb") as f:
                 return f.read()
     finally:
         logging.disable(muted)
+
+
+def has_vnni() -> bool:
+    """Whether this CPU multiplies int8 with VNNI (AVX-512 VNNI or AVX-VNNI). Without it, ONNX
+    Runtime's uint8 × int8 kernels add pairs of products in 16 bits, which saturate for 8-bit
+    weights: weights quantized to 7 bits (``reduce_range``) keep the sums in range."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((line for line in fh if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
 def _export(model: CTRModel, path: Union[str, os.PathLike, io.BytesIO]) -> None:
@@ -140,42 +151,6 @@ class OnnxPredictor:
                                          for name in self.inputs})[0]
                  for start in range(0, len(data), size)]
         return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
-
-
-def predictor(model: CTRModel, engine: str = "auto", bf16: bool = False) -> Callable[[EncodedArrays], np.ndarray]:
-    """The prediction function of ``model``: encoded rows → float64 [N].
-
-    ``engine``: ``onnx`` runs the model exported to ONNX Runtime; ``onnx-int8`` the same with int8
-    weights (module docstring); ``torch`` runs it eagerly (``bf16``: with bfloat16 autocast, as it
-    was trained); ``auto`` picks by ``default_engine``.
-    ONNX Runtime and the torch scorers of LR, FM (``nn.FrozenFM``), FNN and DeepFM (``nn.FoldedMLP``)
-    keep the weights the model has when the function is made: make a new one after changing them."""
-    check_engine(engine)
-    if engine == "onnx-int8":
-        return OnnxPredictor.from_model(model, int8=True).predict
-    scorer = model if engine == "onnx" else model.scorer()
-    if (default_engine(model, bf16, scorer) if engine == "auto" else engine) == "onnx":
-        return OnnxPredictor.from_model(model).predict
-    return partial(predict, model, bf16=bf16, scorer=scorer)
-
-
-def check_engine(engine: str) -> None:
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-
-
-def default_engine(model: CTRModel, bf16: bool = False, scorer: Optional[nn.Module] = None) -> str:
-    """The engine ``auto`` picks for ``model``: eager torch for bfloat16 runs and for models that
-    predict through a scorer of their own (LR and FM: ``nn.FrozenFM``, 12-26M and 5-7M rows/s
-    against 4.4-5.4M and 0.7-1.0M in ONNX Runtime, ``benchmarks/bench_predict.py``; FNN and DeepFM:
-    ``nn.FoldedMLP``, 1.08-1.50× ONNX Runtime after training, benchmarks/RESULTS.md); else ONNX Runtime
-    for float32 models on CPU, when it is installed. After training, in the 1M-row benchmark,
-    ONNX Runtime predicted FNN, DeepFM (unfolded), AutoInt(+) and FiGNN 1.1-2.5×
-    faster than eager torch, whose speed depends on the heap that training left (AFM: 20-51k rows/s
-    by run, against 35-47k in ONNX Runtime). ``scorer``: ``model.scorer()`` when the caller has it."""
-    on_cpu = all(p.device.type == "cpu" for p in model.parameters())
-    own_scorer = (model.scorer() if scorer is None else scorer) is not model
-    return "onnx" if on_cpu and not bf16 and not own_scorer and onnx_available() else "torch"
 
 
 def onnx_available() -> bool:

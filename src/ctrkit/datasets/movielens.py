@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from ...features.spec import FeatureSpec, Schema
+from ..features.spec import FeatureSpec, Schema
 from .base import RawDataset, split_table
 
 

@@ -13,8 +13,8 @@ from typing import Optional
 
 import pyarrow as pa
 
-from ...features.spec import FeatureSpec, Schema
-from ..readers import CsvSource
+from ..features.spec import FeatureSpec, Schema
+from ..io.readers import CsvSource
 from .base import RawDataset, file_splits
 
 NUMERIC = [f"I{i}" for i in range(1, 14)]

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from typing import Dict, Optional
 
-from ...features.spec import FeatureSpec, Schema
-from ..readers import LibsvmSource, Source
+from ..features.spec import FeatureSpec, Schema
+from ..io.readers import LibsvmSource, Source
 from .base import RawDataset, split_table
 
 FIELDS = ["user", "item", "daytime", "weekday", "isweekend", "homework", "cost", "weather", "country", "city"]

@@ -12,8 +12,8 @@ from typing import Optional
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ...features.spec import FeatureSpec, Schema
-from ..readers import CsvSource, MappedSource
+from ..features.spec import FeatureSpec, Schema
+from ..io.readers import CsvSource, MappedSource
 from .base import RawDataset, split_table
 
 FILES = os.path.join(os.path.dirname(__file__), "files")

@@ -23,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from ...features.spec import FeatureSpec, Schema
-from ..readers import TableSource
+from ..features.spec import FeatureSpec, Schema
+from ..io.readers import TableSource
 from .base import RawDataset, split_table
 
 BLOCK_ROWS = 100_000

@@ -3,22 +3,30 @@ release the GIL, so columns of a chunk are encoded in parallel)."""
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, List, Optional, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 _POOL: Optional[ThreadPoolExecutor] = None
+_POOL_LOCK = threading.Lock()
 
 
 def map_threads(fn: Callable[[T], R], items: Iterable[T]) -> List[R]:
     """``[fn(x) for x in items]``, computed on up to one thread per core; results keep the order and
-    the first exception (in order) is re-raised."""
-    global _POOL
+    the first exception (in order) is re-raised. The pool is made once per process, under a lock,
+    and shared by every caller (callers on many threads queue their items on it)."""
     items = list(items)
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if workers == 1 or len(items) < 2:
         return [fn(x) for x in items]
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ctrkit-columns")
-    return list(_POOL.map(fn, items))
+    return list(_pool(workers).map(fn, items))
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ctrkit-columns")
+        return _POOL

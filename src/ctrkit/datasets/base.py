@@ -9,10 +9,10 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 import pyarrow as pa
 
-from ...features.processor import Processor
-from ...features.spec import Schema
-from ..readers import MappedSource, Source, TableSource
-from ..store import EncodedArrays, read_split
+from ..features.processor import Processor
+from ..features.spec import Schema
+from ..io.readers import MappedSource, Source, TableSource
+from ..io.store import EncodedArrays, read_split
 
 SPLITS = ("train", "valid", "test")
 

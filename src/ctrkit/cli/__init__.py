@@ -1,0 +1,117 @@
+"""The ``ctrkit`` command line: the parser and ``main``; the commands live in ``cli.data`` (no
+torch) and ``cli.runs``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from ..datasets import DATASETS
+from ..errors import CTRKitError
+from ..inference import ENGINES
+from .data import cmd_datasets, cmd_prepare, cmd_schema
+from .options import add_read_flags
+from .runs import cmd_evaluate, cmd_export, cmd_models, cmd_predict, cmd_report, cmd_train
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ctrkit", description="CTR prediction with feature-interaction models")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="fit the processor on train and encode every split to .npy")
+    p.add_argument("--dataset", choices=sorted(DATASETS), help="a built-in dataset")
+    p.add_argument("--path", help="folder or file of a built-in dataset that is not bundled")
+    p.add_argument("--rows", type=int, default=100_000, help="rows for --dataset synthetic")
+    p.add_argument("--train", help="training file (CSV/TSV/Parquet/libsvm)")
+    p.add_argument("--valid", help="validation file")
+    p.add_argument("--test", help="test file")
+    p.add_argument("--label", help="label column")
+    p.add_argument("--categorical", help="categorical columns, comma-separated")
+    p.add_argument("--numeric", help="numeric columns, comma-separated")
+    p.add_argument("--sequence", help="sequence columns NAME[:SEP], comma-separated")
+    p.add_argument("--schema", help="a YAML schema file (instead of the column flags)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output folder")
+    add_read_flags(p)
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("schema", help="infer a schema from a data file and print it as YAML")
+    p.add_argument("--data", required=True)
+    p.add_argument("--label", required=True)
+    add_read_flags(p)
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("train", help="train a model (from a config, a built-in dataset or your files)")
+    p.add_argument("--config", help="experiment YAML (see configs/)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, e.g. train.lr=0.01")
+    p.add_argument("--dataset", choices=sorted(DATASETS))
+    p.add_argument("--path", help="files of a built-in dataset that is not bundled")
+    p.add_argument("--model", help="model name (ctrkit models)")
+    p.add_argument("--train")
+    p.add_argument("--valid")
+    p.add_argument("--test")
+    p.add_argument("--label")
+    p.add_argument("--categorical")
+    p.add_argument("--numeric")
+    p.add_argument("--sequence", help="NAME[:SEP], comma-separated")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--embedding-dim", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--device", help="where to train: cpu (default), cuda, cuda:N or auto (CUDA when available)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", help="run folder (default runs/DATASET_MODEL)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--sep")
+    p.add_argument("--skip-bad-rows", action="store_true")
+    p.add_argument("--label-map")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of a finished run on labelled data")
+    p.add_argument("--run", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", help="also write the metrics to this JSON file")
+    add_read_flags(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="add a probability column to a CSV or Parquet file")
+    p.add_argument("--run", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="onnx: ONNX Runtime; onnx-int8: ONNX Runtime with int8 weights (2-2.7x faster for MLP "
+                        "models, probabilities move by up to ~0.015); torch: PyTorch (LR, FM, FNN and DeepFM through "
+                        "frozen tables); auto (default): torch for LR, FM, FNN, DeepFM and bfloat16 runs, else onnx "
+                        "when installed")
+    add_read_flags(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="write a run's model as an ONNX graph (encoded arrays in, probability out)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--out", help="the .onnx file (default RUN/model.onnx, RUN/model-int8.onnx with --int8)")
+    p.add_argument("--int8", action="store_true", help="int8 weights for the matrix products (dynamic quantization)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("report", help="write RUN/report.html with PNG plots")
+    p.add_argument("--run", required=True)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("models", help="the model table with paper references")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("datasets", help="list the built-in datasets")
+    p.set_defaults(func=cmd_datasets)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (CTRKitError, FileNotFoundError, KeyError) as exc:
+        print(f"ctrkit: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Commands that prepare data, without torch: ``prepare``, ``schema`` and ``datasets``."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any, Dict
+
+import yaml
+
+from ..datasets import DATASETS, RawDataset, load_dataset, prepare
+from ..datasets.files import files_dataset
+from ..errors import CTRKitError
+from ..features.infer import infer_schema
+from .options import parse_label_map, read_options, split_names
+
+
+def _user_dataset(args: argparse.Namespace) -> RawDataset:
+    return files_dataset({"train": args.train, "valid": args.valid, "test": args.test, "read": read_options(args),
+                          "schema": args.schema, "label": args.label, "label_map": parse_label_map(args.label_map),
+                          "categorical": split_names(args.categorical), "numeric": split_names(args.numeric),
+                          "sequence": split_names(args.sequence)})
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    if args.dataset:
+        entry = DATASETS[args.dataset]
+        options: Dict[str, Any] = {"seed": args.seed}
+        if args.dataset == "synthetic":
+            options["n_rows"] = args.rows
+        if entry.path_option:
+            path = args.path or args.train
+            if not path:
+                raise CTRKitError(f"dataset {args.dataset!r} needs --path pointing at your copy of its files")
+            options[entry.path_option] = path
+            if entry.path_option == "train":
+                options.update(valid=args.valid, test=args.test)
+        raw = load_dataset(args.dataset, **options)
+    else:
+        if not args.train:
+            raise CTRKitError("give --dataset NAME or --train PATH")
+        raw = _user_dataset(args)
+    print(raw.schema.describe())
+    prepared = prepare(raw, args.out, seed=args.seed)
+    proc = prepared.processor
+    print(f"\nembedding table rows: {proc.vocab_size:,} (padding row included)")
+    print(f"{'split':<6} {'rows':>9} {'positive':>9} {'cat':>5} {'num':>5} {'seq':>9} {'skipped':>8}")
+    for name, split in prepared.splits.items():
+        rate = f"{float(split.label.mean()):.4f}" if split.label is not None else "-"
+        seq = "x".join(map(str, split.seq.shape[1:]))
+        print(f"{name:<6} {len(split):>9,} {rate:>9} {split.cat.shape[1]:>5} {split.num.shape[1]:>5} "
+              f"{seq:>9} {split.info.get('skipped', 0):>8}")
+    print(f"\nwritten to {args.out} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    schema = infer_schema(args.data, args.label, label_map=parse_label_map(args.label_map), **read_options(args))
+    yaml.safe_dump(schema.to_dict(), sys.stdout, sort_keys=False)
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    width = max(map(len, DATASETS))
+    for name, entry in DATASETS.items():
+        where = "  (--path / --train: your files)" if entry.path_option else ""
+        print(f"{name:<{width}}  {entry.description}{where}")
+    return 0

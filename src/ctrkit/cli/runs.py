@@ -1,0 +1,108 @@
+"""Commands that train and use models: ``train``, ``evaluate``, ``predict``, ``export``, ``report``
+and ``models`` (each imports what it needs when it runs)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any, Dict
+
+from .options import parse_label_map, read_options, split_names
+
+
+def _train_flags(args: argparse.Namespace) -> Dict[str, Any]:
+    """Flags of ``ctrkit train`` as dotted config keys (None = not given)."""
+    flags: Dict[str, Any] = {
+        "train.epochs": args.epochs, "train.batch_size": args.batch_size, "model.embedding_dim": args.embedding_dim,
+        "train.lr": args.lr, "seed": args.seed, "out": args.out, "model.name": args.model,
+        "data.dataset": args.dataset, "data.train": args.train, "data.valid": args.valid, "data.test": args.test,
+        "data.label": args.label, "train.device": args.device,
+    }
+    if args.categorical:
+        flags["data.categorical"] = split_names(args.categorical)
+    if args.numeric:
+        flags["data.numeric"] = split_names(args.numeric)
+    if args.sequence:
+        flags["data.sequence"] = split_names(args.sequence)
+    if args.label_map:
+        flags["data.label_map"] = parse_label_map(args.label_map)
+    if args.path:
+        flags["data.options"] = {"path": args.path}
+    read = {}
+    if args.sep:
+        read["sep"] = args.sep.encode().decode("unicode_escape")
+    if args.skip_bad_rows:
+        read["on_bad_rows"] = "skip"
+    if read:
+        flags["data.read"] = read
+    return flags
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..experiment import run_dir, run_experiment
+
+    config = load_config(args.config, args.set or (), **_train_flags(args))
+    metrics = run_experiment(config, resume=args.resume)
+    print(f"\nrun: {run_dir(config)}")
+    print(metrics_table(metrics))
+    return 0
+
+
+def metrics_table(metrics: Dict[str, Any]) -> str:
+    keys = ("auc", "logloss", "accuracy", "precision", "recall", "f1", "ece")
+    splits = [s for s in ("valid", "test") if s in metrics]
+    lines = [f"{'model: ' + metrics['model']:<22}" + "".join(f"{s:>10}" for s in splits)]
+    for k in keys:
+        if any(k in metrics[s] for s in splits):
+            lines.append(f"{k:<22}" + "".join(f"{metrics[s].get(k, float('nan')):>10.4f}" for s in splits))
+    t = metrics.get("train", {})
+    lines.append(f"trained {t.get('epochs')} epochs (best {t.get('best_epoch')}) in {t.get('seconds', 0):.1f} s, "
+                 f"{t.get('samples_per_second', 0):,.0f} samples/s")
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..runs import load_run
+
+    run = load_run(args.run)
+    metrics = run.evaluate(args.data, label_map=parse_label_map(args.label_map), **read_options(args))
+    text = json.dumps(metrics, indent=1)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(text)
+    print(text)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ..runs import predict_file
+
+    rows = predict_file(args.run, args.input, args.output, args.engine, **read_options(args))
+    print(f"wrote {rows:,} predictions to {args.output}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..runs import load_run
+    from ..inference.onnx import export_onnx
+
+    out = args.out or os.path.join(args.run, "model-int8.onnx" if args.int8 else "model.onnx")
+    export_onnx(load_run(args.run).model, out, args.int8)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..report import write_report
+
+    print(f"wrote {write_report(args.run)}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ..models import MODELS
+
+    for name, cls in MODELS.items():
+        print(f"{name:<9} {cls.paper}")
+    return 0

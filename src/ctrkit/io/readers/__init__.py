@@ -1,0 +1,41 @@
+"""Readers: every input becomes a ``Source`` that yields Arrow record batches in chunks.
+
+CSV/TSV (with or without a header, optionally compressed: ``text``), Parquet (``parquet``), pandas
+and polars DataFrames (``table``), libsvm/libFM lines (``libsvm``) and derived sources (``mapped``).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .base import DEFAULT_BLOCK_BYTES, DEFAULT_CHUNK_ROWS, Chunk, Source
+from .libsvm import LibsvmSource
+from .mapped import MappedSource
+from .parquet import ParquetSource
+from .table import TableSource, to_arrow_table
+from .text import CsvSource
+
+
+def open_source(data: Any, **options: Any) -> Source:
+    """A ``Source`` for a path (by extension: .csv, .tsv, .txt, .parquet, .libsvm, .libfm; .gz/.bz2
+    allowed), an Arrow table, a pandas or polars DataFrame, or an existing ``Source``.
+    ``on_bad_rows`` ('error' or 'skip') applies to malformed lines of text files."""
+    if isinstance(data, Source):
+        return data
+    on_bad_rows = options.pop("on_bad_rows", "error")
+    if isinstance(data, (str, os.PathLike)):
+        path = os.fspath(data)
+        stem = path[:-3] if path.endswith(".gz") else path[:-4] if path.endswith(".bz2") else path
+        ext = os.path.splitext(stem)[1].lower()
+        if ext in (".parquet", ".pq"):
+            return ParquetSource(path, **options)
+        if ext in (".libsvm", ".libfm", ".svm"):
+            return LibsvmSource(path, on_bad_rows=on_bad_rows, **options)
+        if ext == ".tsv" and "sep" not in options:
+            options = {**options, "sep": "\t"}
+        return CsvSource(path, on_bad_rows=on_bad_rows, **options)
+    return TableSource(data, **options)
+
+
+__all__ = ["DEFAULT_BLOCK_BYTES", "DEFAULT_CHUNK_ROWS", "Chunk", "CsvSource", "LibsvmSource", "MappedSource",
+           "ParquetSource", "Source", "TableSource", "open_source", "to_arrow_table"]

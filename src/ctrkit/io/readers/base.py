@@ -1,0 +1,54 @@
+"""What every reader yields: ``Chunk``s of Arrow record batches from a ``Source``.
+
+Chunks remember where they start in the original input, so the processor can name the line or
+row of a bad value."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, List, Optional
+
+import pyarrow as pa
+
+from ...errors import DataError
+
+DEFAULT_BLOCK_BYTES = 4 << 20  # small parse blocks measured fastest; chunks regroup them
+# Rows per chunk. Fitting and encoding 1M Criteo-shaped CSV rows (fit_transform, fresh process,
+# median of 4) took 2.97 s at 131,072 rows, 3.0 s at 65,536, 3.3 s at 32,768 and 3.68 s at 262,144
+# (per-column float64 arrays of 1 MB rather than 2 MB); transform_to took 2.0-2.2 s against 2.4-2.8 s.
+DEFAULT_CHUNK_ROWS = 131_072
+
+
+@dataclass
+class Chunk:
+    """A slice of a source: ``first_row`` is its 0-based row index in the source, and
+    ``first_line`` the 1-based line number of that row in a text file (None otherwise)."""
+
+    batch: pa.RecordBatch
+    first_row: int
+    first_line: Optional[int] = None
+
+    def locate(self, index: int) -> dict:
+        """Keyword arguments for ``DataError`` that point at row ``index`` of this chunk."""
+        if self.first_line is not None:
+            return {"line": self.first_line + index}
+        return {"row": self.first_row + index}
+
+
+class Source:
+    """Something that yields ``Chunk``s. ``skipped`` counts bad rows dropped on request."""
+
+    name: str = "<data>"
+    skipped: int = 0
+
+    @property
+    def columns(self) -> List[str]:
+        raise NotImplementedError
+
+    def chunks(self) -> Iterator[Chunk]:
+        raise NotImplementedError
+
+    def read_all(self) -> pa.Table:
+        batches = [c.batch for c in self.chunks()]
+        if not batches:
+            raise DataError("no data rows", source=self.name)
+        return pa.Table.from_batches(batches)

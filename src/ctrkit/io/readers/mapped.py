@@ -1,0 +1,29 @@
+"""A source with a function applied to each chunk."""
+from __future__ import annotations
+
+from typing import Callable, Iterator, List, Optional, Sequence
+
+import pyarrow as pa
+
+from .base import Chunk, Source
+
+
+class MappedSource(Source):
+    """Another source with a function applied to each chunk's batch (cleaning, derived columns).
+
+    The function must keep the rows (it may change and add columns), so locations stay right.
+    """
+
+    def __init__(self, source: Source, fn: Callable[[pa.RecordBatch], pa.RecordBatch],
+                 columns: Sequence[str], name: Optional[str] = None) -> None:
+        self.source, self.fn, self._columns = source, fn, list(columns)
+        self.name = name or source.name
+
+    @property
+    def columns(self) -> List[str]:
+        return list(self._columns)
+
+    def chunks(self) -> Iterator[Chunk]:
+        for chunk in self.source.chunks():
+            yield Chunk(self.fn(chunk.batch), chunk.first_row, chunk.first_line)
+        self.skipped = self.source.skipped

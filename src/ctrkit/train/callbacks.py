@@ -1,0 +1,258 @@
+"""Callbacks: what happens around the training loop, as objects the ``Trainer`` calls.
+
+The loop calls, in order of the callback list: ``on_fit_start``, then per epoch ``on_epoch_start``,
+``on_step_end`` after each optimizer step, ``on_evaluate`` after each evaluation (with its history
+row), ``on_epoch_end``; and ``on_fit_end``. The built-in ones are ``History`` (history.csv),
+``EarlyStopping`` (best weights, patience), ``LRPlateau``, ``Checkpoint``, ``ProgressBar`` and
+``TensorBoard``; ``Trainer`` makes them from ``TrainConfig`` and adds the user's own after them.
+
+A callback with state that a resumed run must see returns it from ``state_dict`` (plain values and
+tensors) and takes it back in ``load_state_dict``; the trainer stores it in the checkpoint, keyed by
+the callback's ``key`` (default: the class name).
+"""
+from __future__ import annotations
+
+import csv
+import os
+import time
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from .options import monitor_value
+
+if TYPE_CHECKING:
+    from ..data.batch import Batch
+    from .trainer import Trainer
+
+
+class Callback:
+    """Base class: every hook does nothing; override the ones you need.
+
+    ``trainer.stop_training = True`` in any hook ends ``fit`` after the current step (a mid-epoch
+    evaluation) or epoch.
+    """
+
+    @property
+    def key(self) -> str:
+        """The name of this callback's state in a checkpoint."""
+        return type(self).__name__
+
+    def on_fit_start(self, trainer: "Trainer") -> None:
+        pass
+
+    def on_epoch_start(self, trainer: "Trainer") -> None:
+        pass
+
+    def on_step_end(self, trainer: "Trainer", batch: "Batch", loss: torch.Tensor) -> None:
+        """After an optimizer step; ``loss`` is the batch's mean loss, detached, on the device (reading
+        it with ``.item()`` waits for the device: do it rarely)."""
+
+    def on_evaluate(self, trainer: "Trainer", row: Dict[str, float]) -> None:
+        """After an evaluation; ``row`` is its history row (epoch, step, train and valid metrics)."""
+
+    def on_epoch_end(self, trainer: "Trainer") -> None:
+        pass
+
+    def on_fit_end(self, trainer: "Trainer") -> None:
+        pass
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        pass
+
+
+class History(Callback):
+    """Keeps every history row (``rows``) and, with ``out_dir``, rewrites ``out_dir/history.csv``
+    atomically after each evaluation."""
+
+    def __init__(self, out_dir: Optional[str] = None) -> None:
+        self.out_dir = out_dir
+        self.rows: List[Dict[str, float]] = []
+
+    def on_evaluate(self, trainer: "Trainer", row: Dict[str, float]) -> None:
+        self.rows.append(row)
+        if self.out_dir is not None:
+            write_history(self.out_dir, self.rows)
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.rows = list(state["rows"])
+
+
+def write_history(folder: str, rows: List[Dict[str, float]]) -> None:
+    """``folder/history.csv``: one line per row, columns in order of first appearance (atomic)."""
+    os.makedirs(folder, exist_ok=True)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    path = os.path.join(folder, "history.csv")
+    with open(path + ".tmp", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(path + ".tmp", path)
+
+
+class _Monitor(Callback):
+    """Tracks the monitored validation score: ``improved(row)`` says whether it beat the best by
+    more than ``min_delta`` (rows without validation metrics are ignored: None)."""
+
+    def __init__(self, monitor: str = "auto", min_delta: float = 0.0) -> None:
+        self.monitor, self.min_delta = monitor, min_delta
+        self.best_score = -np.inf
+
+    def improved(self, trainer: "Trainer", row: Dict[str, float]) -> Optional[bool]:
+        metrics = {k[len("valid_"):]: v for k, v in row.items() if k.startswith("valid_")}
+        if not metrics:
+            return None
+        monitor = self.monitor
+        if monitor == "auto":
+            monitor = "auc" if trainer.model.task == "binary" else "mse"
+        score = monitor_value(metrics, monitor)
+        if score > self.best_score + self.min_delta:
+            self.best_score = score
+            return True
+        return False
+
+
+class EarlyStopping(_Monitor):
+    """Stops when the monitored score has not improved for more than ``patience`` evaluations, and
+    gives the model its best weights back at the end (``best_state``, ``best_epoch``)."""
+
+    def __init__(self, monitor: str = "auto", patience: int = 2, min_delta: float = 0.0) -> None:
+        super().__init__(monitor, min_delta)
+        self.patience = patience
+        self.waited = 0
+        self.best_epoch = 0
+        self.best_state: Optional[Dict[str, torch.Tensor]] = None
+
+    def on_evaluate(self, trainer: "Trainer", row: Dict[str, float]) -> None:
+        improved = self.improved(trainer, row)
+        if improved is None:
+            return
+        if improved:
+            self.waited = 0
+            self.best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+            self.best_epoch = trainer.epoch if trainer.step_in_epoch == 0 else trainer.epoch + 1
+            return
+        self.waited += 1
+        if self.waited > self.patience:
+            trainer.stop_training = True
+
+    def on_fit_end(self, trainer: "Trainer") -> None:
+        if self.best_state is not None:
+            trainer.model.load_state_dict(self.best_state)
+
+    def state_dict(self) -> Dict[str, Any]:
+        # the best weights go to the checkpoint's best.safetensors, not here
+        return {"best_score": float(self.best_score), "waited": self.waited, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.best_score, self.waited, self.best_epoch = state["best_score"], state["waited"], state["best_epoch"]
+
+
+class LRPlateau(_Monitor):
+    """Multiplies every optimizer's learning rate by ``factor`` after ``patience`` evaluations
+    without improvement of the monitored score."""
+
+    def __init__(self, factor: float, patience: int = 1, monitor: str = "auto", min_delta: float = 0.0) -> None:
+        super().__init__(monitor, min_delta)
+        self.factor, self.patience = factor, patience
+        self.waited = 0
+
+    def on_evaluate(self, trainer: "Trainer", row: Dict[str, float]) -> None:
+        improved = self.improved(trainer, row)
+        if improved is None:
+            return
+        if improved:
+            self.waited = 0
+            return
+        self.waited += 1
+        if self.waited >= self.patience:
+            for opt in trainer.optimizers:
+                for group in opt.param_groups:
+                    group["lr"] *= self.factor
+            self.waited = 0
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"best_score": float(self.best_score), "waited": self.waited}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.best_score, self.waited = state["best_score"], state["waited"]
+
+
+class Checkpoint(Callback):
+    """Writes the trainer's checkpoint (``Trainer.save_checkpoint``) at each epoch end and every
+    ``every_steps`` optimizer steps (0: epoch ends only)."""
+
+    def __init__(self, every_steps: int = 0) -> None:
+        self.every_steps = every_steps
+
+    def on_step_end(self, trainer: "Trainer", batch: "Batch", loss: torch.Tensor) -> None:
+        if self.every_steps and trainer.step % self.every_steps == 0:
+            trainer.save_checkpoint()
+
+    def on_epoch_end(self, trainer: "Trainer") -> None:
+        trainer.save_checkpoint()
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch (shown on terminals only) with the running loss and rate, refreshed
+    every ``refresh_steps`` steps (the loss is read from the device only then)."""
+
+    def __init__(self, refresh_steps: int = 20) -> None:
+        self.refresh_steps = refresh_steps
+        self._bar = None
+        self._tick = 0.0
+
+    def on_epoch_start(self, trainer: "Trainer") -> None:
+        from tqdm import tqdm
+
+        total = trainer.batches_per_epoch - trainer.step_in_epoch
+        self._bar = tqdm(total=total, desc=f"epoch {trainer.epoch + 1}/{trainer.config.epochs}", leave=False,
+                         disable=None, dynamic_ncols=True)
+        self._tick = time.perf_counter()
+
+    def on_step_end(self, trainer: "Trainer", batch: "Batch", loss: torch.Tensor) -> None:
+        if self._bar is None:
+            return
+        self._bar.update(1)
+        if trainer.step % self.refresh_steps == 0:
+            totals = trainer.totals
+            rate = totals.seen / (totals.seconds + time.perf_counter() - self._tick)
+            self._bar.set_postfix(loss=f"{totals.mean_loss():.4f}", rate=f"{rate:,.0f}/s")
+
+    def on_epoch_end(self, trainer: "Trainer") -> None:
+        self._close()
+
+    def on_fit_end(self, trainer: "Trainer") -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+class TensorBoard(Callback):
+    """Each history row's numbers as TensorBoard scalars in ``out_dir/tensorboard`` (needs the
+    tensorboard package)."""
+
+    def __init__(self, out_dir: str) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:
+            raise ImportError("tensorboard: true needs the tensorboard package (pip install tensorboard)") from exc
+        self._writer = SummaryWriter(os.path.join(out_dir, "tensorboard"))
+
+    def on_evaluate(self, trainer: "Trainer", row: Dict[str, float]) -> None:
+        for key, value in row.items():
+            if key not in ("epoch", "step"):
+                self._writer.add_scalar(key, value, row["step"])
+
+    def on_fit_end(self, trainer: "Trainer") -> None:
+        self._writer.close()

@@ -1,0 +1,57 @@
+"""Training options and the monitored score: plain Python, so configs load without torch."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Dict
+
+HIGHER_IS_BETTER = ("auc", "gauc", "accuracy", "precision", "recall", "f1")
+
+
+@dataclass
+class TrainConfig:
+    """Training options (every one reachable from YAML configs and ``--set train.KEY=VALUE``)."""
+
+    epochs: int = 10
+    batch_size: int = 1024
+    eval_batch_size: int = 16384            # on CPU at most cpu_inference_rows(model)
+    lr: float = 1e-3
+    optimizer: str = "adam"                 # adam | adamw | adagrad | sgd
+    embedding_optimizer: str = "sparse_adam"  # for sparse tables (model option sparse: true): sparse_adam | adagrad | sgd
+    embedding_lr: float = 0.0               # 0: same as lr
+    weight_decay: float = 0.0
+    clip_norm: float = 0.0                  # 0: no gradient clipping
+    monitor: str = "auto"                   # auto (auc; mse for regression) | logloss | a sum such as auc-logloss
+    patience: int = 2                       # evaluations without improvement before stopping
+    min_delta: float = 0.0
+    lr_factor: float = 1.0                  # multiply the learning rate by this on a plateau (1: never)
+    lr_patience: int = 1
+    eval_every_steps: int = 0               # 0: evaluate at each epoch end only
+    checkpoint_every_steps: int = 0         # 0: checkpoint at each epoch end only
+    shuffle: str = "rows"                   # rows | blocks | none
+    seed: int = 0
+    threads: int = 0                        # 0: the cores this process may use
+    progress: bool = True                   # a progress bar per epoch (on a terminal)
+    tensorboard: bool = False
+    group_field: str = ""                   # a categorical field (e.g. user): adds grouped AUC ('gauc')
+    bf16: bool = False                      # bfloat16 autocast for the dense layers (training and prediction)
+    device: str = "model"                   # model (where its parameters are: the CPU unless moved) | auto | cpu | cuda[:N]
+
+
+def monitor_value(metrics: Dict[str, float], monitor: str) -> float:
+    """The monitored score, larger is better: one metric ('auc'; 'logloss' is negated because lower
+    is better) or a weighted sum taken as written, e.g. 'auc-logloss' or 'auc-0.5*logloss'."""
+    text = monitor.replace(" ", "")
+    terms = re.findall(r"([+-]?)(?:(\d+(?:\.\d*)?)\*)?([a-z_]+)", text)
+    if not terms or "".join(f"{s}{c + '*' if c else ''}{n}" for s, c, n in terms) != text:
+        raise ValueError(f"monitor {monitor!r}: expected a metric name or a weighted sum such as auc-0.5*logloss")
+    for _, _, name in terms:
+        if name not in metrics:
+            raise ValueError(f"monitor {monitor!r}: unknown metric {name!r}; metrics: {', '.join(metrics)}")
+    if len(terms) == 1 and not terms[0][1]:
+        sign, _, name = terms[0]
+        value = metrics[name] if name in HIGHER_IS_BETTER else -metrics[name]
+        return -value if sign == "-" else value
+    return sum((-1.0 if sign == "-" else 1.0) * float(coef or 1.0) * metrics[name] for sign, coef, name in terms)
+
+

@@ -1,0 +1,100 @@
+"""Trainer callbacks: the hooks in order, a callback that stops training, the estimator's
+callbacks, and a resumed epoch that starts at the right batch."""
+import numpy as np
+import pytest
+
+from ctrkit import CTRClassifier
+from ctrkit.data import BatchLoader
+from ctrkit.datasets import prepare, synthetic
+from ctrkit.models import build_model
+from ctrkit.train import Callback, Trainer
+
+DATA = dict(n_numeric=1, n_categorical=4, vocab_max=30, n_pairs=1, n_triples=0, n_first_order=2)
+
+
+@pytest.fixture(scope="module")
+def prepared():
+    return prepare(synthetic.load(2000, seed=0, **DATA))
+
+
+class Recorder(Callback):
+    """Writes down every hook as (hook, epoch, step)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def _note(self, hook, trainer):
+        self.calls.append((hook, trainer.epoch, trainer.step))
+
+    def on_fit_start(self, trainer):
+        self._note("fit_start", trainer)
+
+    def on_epoch_start(self, trainer):
+        self._note("epoch_start", trainer)
+
+    def on_step_end(self, trainer, batch, loss):
+        assert loss.dim() == 0 and not loss.requires_grad and len(batch) > 0
+        self._note("step", trainer)
+
+    def on_evaluate(self, trainer, row):
+        assert row["step"] == trainer.step and "valid_auc" in row
+        self._note("evaluate", trainer)
+
+    def on_epoch_end(self, trainer):
+        self._note("epoch_end", trainer)
+
+    def on_fit_end(self, trainer):
+        self._note("fit_end", trainer)
+
+
+def test_hooks_run_in_order(prepared):
+    recorder = Recorder()
+    model = build_model("fm", prepared.processor.feature_map(), embedding_dim=4)
+    trainer = Trainer(model, epochs=2, batch_size=400, progress=False, patience=5, callbacks=[recorder])
+    trainer.fit(prepared.splits["train"], prepared.splits["valid"])
+    steps = trainer.batches_per_epoch
+    expected = [("fit_start", 0, 0)]
+    for epoch in range(2):
+        expected.append(("epoch_start", epoch, epoch * steps))
+        expected += [("step", epoch, epoch * steps + i + 1) for i in range(steps)]
+        expected += [("evaluate", epoch + 1, (epoch + 1) * steps), ("epoch_end", epoch + 1, (epoch + 1) * steps)]
+    expected.append(("fit_end", 2, 2 * steps))
+    assert recorder.calls == expected
+    assert trainer.callbacks[-1] is recorder                   # after the built-in ones
+
+
+class StopAfter(Callback):
+    def __init__(self, steps):
+        self.steps = steps
+
+    def on_step_end(self, trainer, batch, loss):
+        if trainer.step == self.steps:
+            trainer.stop_training = True
+
+
+def test_a_callback_stops_training(prepared):
+    model = build_model("lr", prepared.processor.feature_map())
+    trainer = Trainer(model, epochs=3, batch_size=100, progress=False, callbacks=[StopAfter(7)])
+    trainer.fit(prepared.splits["train"], prepared.splits["valid"])
+    assert trainer.step == 7 and trainer.epoch == 0 and trainer.history == []
+
+
+def test_the_estimator_takes_callbacks(prepared):
+    table = synthetic.generate(1500, synthetic.SyntheticConfig(seed=3, **DATA))
+    recorder = Recorder()
+    clf = CTRClassifier("lr", epochs=2, batch_size=256, callbacks=[recorder]).fit(table, label="label")
+    assert [c[0] for c in recorder.calls].count("evaluate") == 2 == len(clf.history_)
+    assert set(clf.metrics_["valid"]) >= {"auc", "logloss"}
+
+
+def test_a_resumed_epoch_starts_at_its_batch_without_gathering_the_others(prepared):
+    data = prepared.splits["train"]
+    loader = BatchLoader(data, 64, shuffle="rows", seed=4)
+    loader.set_epoch(2)
+    full = [b.label.numpy() for b in loader]
+    loader.set_epoch(2, start=5)
+    tail = [b.label.numpy() for b in loader]
+    assert len(tail) == len(full) - 5
+    for a, b in zip(full[5:], tail):
+        np.testing.assert_array_equal(a, b)
+    assert len(list(loader)) == len(full)                      # the next epoch starts at batch 0 again
