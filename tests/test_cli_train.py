@@ -1,4 +1,5 @@
 """train → evaluate → predict → report as real processes; determinism; resume after a kill."""
+import csv
 import json
 import os
 import signal
@@ -7,7 +8,6 @@ import sys
 import time
 
 import numpy as np
-import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 from safetensors.numpy import load_file
@@ -140,10 +140,14 @@ def test_resume_after_kill_gives_the_same_weights(tmp_path):
     resumed = json.loads((killed / "metrics.json").read_text())
     assert full["test"] == resumed["test"]
     # the history too: the interrupted epoch's running loss and train AUC came back from the checkpoint
-    timing = ["seconds", "samples_per_second"]
-    a, b = (pd.read_csv(folder / "history.csv").drop(columns=timing) for folder in (tmp_path / "full", killed))
-    pd.testing.assert_frame_equal(a, b)
-    assert len(a) == 3
+    a, b = (_history_without_timing(folder / "history.csv") for folder in (tmp_path / "full", killed))
+    assert a == b and len(a) == 3 and "train_loss" in a[0] and "train_auc" in a[0]
+
+
+def _history_without_timing(path):
+    with open(path, newline="") as fh:
+        return [{k: v for k, v in row.items() if k not in ("seconds", "samples_per_second")}
+                for row in csv.DictReader(fh)]
 
 
 def test_resume_refuses_a_changed_config(tmp_path):

@@ -5,18 +5,19 @@ import subprocess
 import sys
 
 import numpy as np
-import onnx
 import pyarrow.csv as pa_csv
 import pytest
 import torch
 
-from ctrkit import CTRClassifier
-from ctrkit.datasets import synthetic
-from ctrkit.runs import load_run
-from ctrkit.inference import OnnxPredictor, Predictor, export_onnx
-from ctrkit.models import MODELS, build_model
-from ctrkit.inference import predict
-from conftest import OPTIONS, processor, small_model
+onnx = pytest.importorskip("onnx", reason="ONNX export needs the onnx extra: pip install 'ctrkit[onnx]'")
+pytest.importorskip("onnxruntime", reason="ONNX Runtime prediction needs the onnx extra")
+
+from ctrkit import CTRClassifier  # noqa: E402
+from ctrkit.datasets import synthetic  # noqa: E402
+from ctrkit.inference import OnnxPredictor, Predictor, export_onnx, predict  # noqa: E402
+from ctrkit.models import MODELS, build_model  # noqa: E402
+from ctrkit.runs import load_run  # noqa: E402
+from conftest import OPTIONS, processor, small_model  # noqa: E402
 
 
 @pytest.mark.parametrize("mix", ["categorical", "numeric", "sequence"])

@@ -7,11 +7,10 @@ import torch
 
 from ctrkit import FeatureSpec, Processor, Schema
 from ctrkit.io.store import EncodedArrays
-from ctrkit.inference import Predictor, default_engine
+from ctrkit.inference import Predictor, default_engine, predict
 from ctrkit.models import build_model
 from ctrkit.nn import FoldedMLP, FrozenFM, LogitSum
 from ctrkit.nn import folded_mlp
-from ctrkit.inference import predict
 from conftest import own_table_feature_map, randomized, small_model, whole
 
 
@@ -127,6 +126,7 @@ def test_the_forward_is_kept_where_folding_does_not_apply_or_pay(monkeypatch):
 
 @pytest.mark.parametrize("name", ["fnn", "deepfm"])
 def test_prediction_runs_the_folded_scorer_in_torch_by_default(name):
+    pytest.importorskip("onnxruntime", reason="compares with the onnx engine (the onnx extra)")
     model, data = small_model(name, "numeric")
     randomized(model)
     assert default_engine(model) == "torch"

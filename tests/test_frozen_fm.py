@@ -6,10 +6,9 @@ import torch
 
 from ctrkit import FeatureSpec, Processor, Schema
 from ctrkit.data.batch import Batch
-from ctrkit.inference import Predictor, default_engine
+from ctrkit.inference import Predictor, default_engine, predict
 from ctrkit.models import build_model
 from ctrkit.nn import FrozenFM
-from ctrkit.inference import predict
 from conftest import own_table_feature_map, randomized, small_model, whole
 
 
@@ -53,6 +52,7 @@ def test_scorer_is_built_when_the_rows_pay_for_its_table():
 
 
 def test_prediction_runs_the_frozen_scorer_in_torch_by_default():
+    pytest.importorskip("onnxruntime", reason="compares with the onnx engine (the onnx extra)")
     model, data = small_model("fm", "numeric")
     randomized(model)
     assert default_engine(model) == "torch" and default_engine(small_model("afm", "numeric")[0]) == "onnx"

@@ -7,7 +7,7 @@ import torch
 from ctrkit import FeatureSpec, Processor, Schema
 from ctrkit.data import BatchLoader
 from ctrkit.nn.attention import SHORT_SOFTMAX
-from ctrkit.nn import (MLP, AttentionalEdges, AttentionalPooling, FieldEmbedding, FieldGraph,
+from ctrkit.nn import (MLP, AttentionalEdges, AttentionalPooling, AttentionalScoring, FieldEmbedding, FieldGraph,
                        MultiHeadSelfAttention, PairwiseProducts, activation, fm_second_order)
 
 
@@ -239,3 +239,28 @@ def test_fast_lookup_gradient_equals_embedding_backward():
     torch.testing.assert_close(out, expected_out)
     torch.testing.assert_close(table.weight.grad, expected)
     assert table.weight.grad[0].abs().sum() == 0
+
+
+def test_node_scoring_is_the_papers_weighted_sum():
+    """node_weights="node": ŷ = Σ_i MLP2(h_i) · MLP1(h_i) (Fi-GNN Eq. 11-13), node by node."""
+    scoring = AttentionalScoring(4, 6, node_weights="node")
+    h = torch.randn(3, 4, 6)
+    logit, weights = scoring(h)
+    for b in range(3):
+        brute = sum(scoring.weight(h[b, i]).squeeze() * scoring.score(h[b, i]).squeeze() for i in range(4))
+        torch.testing.assert_close(logit[b], brute)
+        torch.testing.assert_close(weights[b], torch.stack([scoring.weight(h[b, i]).squeeze() for i in range(4)]))
+    with pytest.raises(ValueError, match="node_weights"):
+        AttentionalScoring(4, 6, node_weights="edge")
+
+
+def test_weight_dropout_drops_attention_weights_only_while_training():
+    pooling = AttentionalPooling(8, 4, weight_dropout=0.5)
+    products = torch.randn(64, 10, 8)
+    pooled, weights = pooling.eval()(products)
+    torch.testing.assert_close(pooled, torch.bmm(weights.unsqueeze(1), products).squeeze(1))
+    pooling.train()
+    torch.manual_seed(1)
+    dropped, same_weights = pooling(products)
+    torch.testing.assert_close(same_weights, weights)                    # returned before dropout
+    assert not torch.allclose(dropped, pooled)

@@ -1,7 +1,10 @@
 """AFM (Xiao et al., "Attentional Factorization Machines", IJCAI 2017, Eq. 3-5):
 ŷ = b + Σ w_x + pᵀ Σ_{i<j} a_ij (e_i ⊙ e_j),  a_ij = softmax_{ij}(hᵀ ReLU(W (e_i ⊙ e_j) + b)),
-with dropout on the pairwise products. The weights a_ij are what ``explain`` returns. The [B, F(F−1)/2, D]
-products are computed in blocks of rows (``in_row_chunks``)."""
+with dropout on the pairwise products (``product_dropout``: the paper's dropout on the pair-wise
+interacted layer, §3.3), on the pooled vector (``attention_dropout``, as FuxiCTR's AFM, whose option
+names ctrkit follows) and optionally on the weights a_ij (``weight_dropout``). The weights a_ij are
+what ``explain`` returns. The [B, F(F−1)/2, D] products are computed in blocks of rows
+(``in_row_chunks``)."""
 from __future__ import annotations
 
 from typing import Any, Dict
@@ -20,20 +23,18 @@ class AFM(CTRModel):
     paper = "Xiao et al., Attentional Factorization Machines, IJCAI 2017"
 
     def __init__(self, feature_map, attention_dim: int = 16, product_dropout: float = 0.0,
-                 attention_dropout: float = 0.0, **common) -> None:
+                 attention_dropout: float = 0.0, weight_dropout: float = 0.0, **common) -> None:
         super().__init__(feature_map, **common)
         self.linear = self.linear_term()
         self.embedding = self.field_embedding()
         self.products = PairwiseProducts(self.embedding.num_fields)
         self.product_dropout = nn.Dropout(product_dropout)
-        self.pooling = AttentionalPooling(self.embedding_dim, attention_dim)
+        self.pooling = AttentionalPooling(self.embedding_dim, attention_dim, weight_dropout)
         self.attention_dropout = nn.Dropout(attention_dropout)
         self.p = nn.Linear(self.embedding_dim, 1, bias=False)
-        pairs = self.embedding.num_fields * (self.embedding.num_fields - 1) // 2
-        self._block_row_bytes = 4 * pairs * self.embedding_dim   # the products per row
 
     def _interaction(self, batch: Batch):
-        return in_row_chunks(self._pool, self.embed(self.embedding, batch), self._block_row_bytes)
+        return in_row_chunks(self._pool, self.embed(self.embedding, batch), self.products.row_bytes(self.embedding_dim))
 
     def _pool(self, e: torch.Tensor):
         pooled, weights = self.pooling(self.product_dropout(self.products(e)))

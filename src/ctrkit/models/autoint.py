@@ -36,8 +36,6 @@ class AutoInt(CTRModel):
                                                  attention_dropout))
             width = layers[-1].output_dim
         self.attention = nn.ModuleList(layers)
-        f = self.embedding.num_fields
-        self._block_row_bytes = 4 * f * max(width, heads * f)   # a layer's Q/K/V/output and attention map per row
         self.output = nn.Linear(self.embedding.num_fields * width, 1)
         self.linear = self.linear_term() if use_wide else None
         self.dnn = (MLP(self.embedding.num_fields * self.embedding_dim, dnn_units, dnn_activation, dnn_dropout,
@@ -52,7 +50,8 @@ class AutoInt(CTRModel):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         e = self.embed(self.embedding, batch)
-        h = in_row_chunks(lambda x: self._attend(x, keep_weights=False)[0], e, self._block_row_bytes,
+        row_bytes = max((layer.row_bytes(self.embedding.num_fields) for layer in self.attention), default=0)
+        h = in_row_chunks(lambda x: self._attend(x, keep_weights=False)[0], e, row_bytes,
                           keep_autocast=True)   # bf16 attention trained 1.6-2.4x faster (heads of 16-32)
         logit = self.output(h.flatten(1)).squeeze(-1)
         if self.dnn is not None:

@@ -2,7 +2,9 @@
 Prediction", CIKM 2019, §4): fields are nodes of a complete graph.
 h^0 = MultiHeadSelfAttention(E) (the paper; ``use_self_attention=False`` uses E directly);
 A_ij = softmax_{j≠i} LeakyReLU(wᵀ[h_i ‖ h_j]);  T steps of a^t = W_in Σ_j A_ij W_out h_j + b,
-h^t = GRU(a^t, h^{t−1}) + h^0;  ŷ = Σ_i σ(MLP2(flatten H))_i · MLP1(h_i). Computed in blocks of rows
+h^t = GRU(a^t, h^{t−1}) + h^0;  ŷ = Σ_i a_i · MLP1(h_i) with a = σ(MLP2(flatten H)) (FuxiCTR's
+scoring, the default) or a_i = MLP2(h_i) (the paper's Eq. 12: ``node_weights="node"``). The graph
+layer, the scoring and their option names follow FuxiCTR's FiGNN. Computed in blocks of rows
 (``in_row_chunks``)."""
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ class FiGNN(CTRModel):
 
     def __init__(self, feature_map, gnn_layers: int = 3, reuse_graph_layer: bool = False, use_gru: bool = True,
                  use_residual: bool = True, use_self_attention: bool = True, heads: int = 2,
-                 **common) -> None:
+                 node_weights: str = "flat", **common) -> None:
         super().__init__(feature_map, **common)
         self.embedding = self.field_embedding()
         d, f = self.embedding_dim, self.embedding.num_fields
@@ -33,11 +35,10 @@ class FiGNN(CTRModel):
         self.attention = (MultiHeadSelfAttention(d, d // heads, heads, use_scale=True, use_residual=True)
                           if use_self_attention else None)
         self.graph = FieldGraph(f, d, gnn_layers, reuse_graph_layer, use_gru, use_residual)
-        self.scoring = AttentionalScoring(f, d)
-        self._block_row_bytes = 4 * f * max(3 * d, f)   # GRU gates [F, 3D] and edges [F, F] per row
+        self.scoring = AttentionalScoring(f, d, node_weights=node_weights)
 
     def _run(self, batch: Batch):
-        return in_row_chunks(self._graph, self.embed(self.embedding, batch), self._block_row_bytes)
+        return in_row_chunks(self._graph, self.embed(self.embedding, batch), self.graph.row_bytes())
 
     def _graph(self, h0: torch.Tensor):
         if self.attention is not None:

@@ -1,4 +1,5 @@
-"""Multi-head self-attention over fields (the interacting layer of AutoInt)."""
+"""Multi-head self-attention over fields (the interacting layer of AutoInt), with the options of
+FuxiCTR's attention block (``use_scale``, ``use_residual``, ``layer_norm``), whose variant it follows."""
 from __future__ import annotations
 
 import math
@@ -47,6 +48,11 @@ class MultiHeadSelfAttention(nn.Module):
         self.dropout = dropout
         self.relu = relu
         self.output_dim = out
+
+    def row_bytes(self, num_fields: int) -> int:
+        """Bytes of one row's largest float32 intermediate, Q/K/V/output [F, H·d] or the attention
+        map [H, F, F] (for ``in_row_chunks``)."""
+        return 4 * num_fields * max(self.output_dim, self.heads * num_fields)
 
     def forward(self, x: torch.Tensor, return_weights: bool = False
                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:

@@ -94,7 +94,7 @@ class FieldEmbedding(nn.Module):
         self.register_buffer("cat_index", _index([s.index for s in shared_cat]), persistent=False)
         # every categorical column, in order: use batch.cat as it is (a column gather of [16384, 39]
         # int32 ids took as long as the embedding lookup itself; LR predicted 1.7-2x faster without it)
-        self._all_cat = [s.index for s in shared_cat] == list(range(len(feature_map.of_type("categorical"))))
+        self.all_categorical = [s.index for s in shared_cat] == list(range(len(feature_map.of_type("categorical"))))
         self.register_buffer("seq_index", _index([s.index for s in shared_seq]), persistent=False)
         self.register_buffer("num_index", _index([s.index for s in numeric]), persistent=False)
         self.numeric_weight = nn.Parameter(torch.empty(len(numeric), dim)) if numeric else None
@@ -114,6 +114,14 @@ class FieldEmbedding(nn.Module):
         return [s.name for s in self.slots]
 
     @property
+    def shared_table_only(self) -> bool:
+        """Whether every field is a categorical (rows of the shared ``table``, columns ``cat_index``
+        of ``batch.cat``; all of them in order when ``all_categorical``) or a numeric one
+        (``numeric_weight``, columns ``num_index`` of ``batch.num``): no tables of their own and no
+        sequences. Prediction scorers that fold these tables (``FrozenFM``, ``FoldedMLP``) need it."""
+        return not self._own_slots and not len(self.seq_index)
+
+    @property
     def num_fields(self) -> int:
         return len(self.slots)
 
@@ -121,7 +129,7 @@ class FieldEmbedding(nn.Module):
         """E [B, F, D]."""
         parts = []
         if len(self.cat_index):
-            ids = batch.cat if self._all_cat else batch.cat.index_select(1, self.cat_index)
+            ids = batch.cat if self.all_categorical else batch.cat.index_select(1, self.cat_index)
             parts.append(lookup(self.table, ids))
         for s in self._own_slots:
             ids = batch.cat[:, s.index] if s.type == "categorical" else batch.seq[:, s.index]

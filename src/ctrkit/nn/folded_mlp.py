@@ -96,7 +96,7 @@ class FoldedMLP(nn.Module):
         """Whether the embeddings hold the same shared-table categorical and numeric fields and the
         MLP's first layer is a Linear over all their vectors."""
         first = mlp.net[0]
-        plain = all(not e._own_slots and not len(e.seq_index) and e.names == embeddings[0].names for e in embeddings)
+        plain = all(e.shared_table_only and e.names == embeddings[0].names for e in embeddings)
         return (plain and isinstance(first, nn.Linear)
                 and first.in_features == embeddings[0].num_fields * sum(e.dim for e in embeddings))
 

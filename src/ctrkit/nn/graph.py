@@ -1,4 +1,6 @@
-"""FiGNN's graph blocks (Li et al., "Fi-GNN", CIKM 2019, §4.3-4.4)."""
+"""FiGNN's graph blocks (Li et al., "Fi-GNN", CIKM 2019, §4.3-4.4), following FuxiCTR's FiGNN
+variant and its option names (``reuse_graph_layer``, ``use_gru``, ``use_residual``): edge weights
+from the initial states, per-node input and output matrices, a GRU update and a residual to h^0."""
 from __future__ import annotations
 
 import torch
@@ -54,6 +56,12 @@ class FieldGraph(nn.Module):
         self.layers = nn.ModuleList(GraphLayer(num_fields, dim) for _ in range(n_layers))
         self.gru = nn.GRUCell(dim, dim) if use_gru else None
         self.use_residual = use_residual
+        self.num_fields, self.dim = num_fields, dim
+
+    def row_bytes(self) -> int:
+        """Bytes of one row's largest float32 intermediate, the GRU gates [F, 3D] or the edges
+        [F, F] (for ``in_row_chunks``)."""
+        return 4 * self.num_fields * max(3 * self.dim, self.num_fields)
 
     def forward(self, h0: torch.Tensor) -> tuple:
         """h0 [B, F, D] → final states [B, F, D] and edge weights [B, F, F]."""

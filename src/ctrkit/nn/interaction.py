@@ -42,6 +42,10 @@ class PairwiseProducts(nn.Module):
     def forward(self, e: torch.Tensor) -> torch.Tensor:
         return e.index_select(1, self.rows) * e.index_select(1, self.cols)
 
+    def row_bytes(self, dim: int) -> int:
+        """Bytes of one row's float32 products [F(F−1)/2, D] (for ``in_row_chunks``)."""
+        return 4 * len(self.rows) * dim
+
     def pairs(self) -> list:
         return list(zip(self.rows.tolist(), self.cols.tolist()))
 
@@ -49,12 +53,22 @@ class PairwiseProducts(nn.Module):
 class AttentionalPooling(nn.Module):
     """AFM's attention-based pooling (Xiao et al., IJCAI 2017, Eq. 4-5):
     a'_ij = hᵀ ReLU(W (e_i ⊙ e_j) + b),  a_ij = softmax over pairs,  out = Σ a_ij (e_i ⊙ e_j).
-    products [B, P, D] → pooled [B, D] and weights [B, P]."""
 
-    def __init__(self, dim: int, attention_dim: int = 16) -> None:
+    Args:
+        dim: D, the width of the products.
+        attention_dim: the attention network's hidden width.
+        weight_dropout: dropout on the weights a_ij while training (FuxiCTR's AFM has it; off by
+            default).
+
+    Shapes:
+        products [B, P, D] → pooled [B, D] and weights a [B, P] (before dropout).
+    """
+
+    def __init__(self, dim: int, attention_dim: int = 16, weight_dropout: float = 0.0) -> None:
         super().__init__()
         self.attention = nn.Sequential(nn.Linear(dim, attention_dim), nn.ReLU(), nn.Linear(attention_dim, 1, bias=False))
+        self.weight_dropout = nn.Dropout(weight_dropout)
 
     def forward(self, products: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         weights = torch.softmax(self.attention(products).squeeze(-1), dim=1)
-        return torch.bmm(weights.unsqueeze(1), products).squeeze(1), weights
+        return torch.bmm(self.weight_dropout(weights).unsqueeze(1), products).squeeze(1), weights
