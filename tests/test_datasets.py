@@ -27,7 +27,7 @@ def test_adult_bundled(tmp_path):
     # '?' is the missing token: workclass has 1836 of them in adult.data
     wc = prepared.processor.state["workclass"]
     assert "?" not in prepared.processor.vocabulary("workclass")
-    n_missing = int((train.cat[:, 0] == wc["offset"] + 1).sum() + (prepared.splits["valid"].cat[:, 0] == wc["offset"] + 1).sum())
+    n_missing = int((train.cat[:, 0] == wc.offset + 1).sum() + (prepared.splits["valid"].cat[:, 0] == wc.offset + 1).sum())
     assert n_missing == 1836
 
 
@@ -132,10 +132,10 @@ def test_criteo_tsv_fixture(tmp_path):
     prepared = prepare(criteo.load(str(path)))
     assert rows_of(prepared) == {"train": 24, "valid": 3, "test": 3}
     p = prepared.processor
-    assert p.state["I2"]["count"] == 0 and p.state["I2"]["missing"] == 24   # empty = missing
-    assert p.state["I3"]["mean"] == pytest.approx(-np.log(2))               # signed log of -1
+    assert p.state["I2"].count == 0 and p.state["I2"].missing == 24   # empty = missing
+    assert p.state["I3"].mean == pytest.approx(-np.log(2))               # signed log of -1
     assert p.vocabulary("C1") == ["05db9164", "68fd1e64"]
-    c2 = p.state["C2"]["offset"]
+    c2 = p.state["C2"].offset
     assert (prepared.splits["train"].cat[:, 1] == c2 + 1).all()             # C2 always missing
 
 

@@ -56,7 +56,7 @@ def test_parquet(tmp_path):
     assert isinstance(src, ParquetSource)
     assert [c.first_row for c in src.chunks()] == [0, 2]
     proc = Processor(Schema.from_columns("y", ["c"], ["x"])).fit(src)
-    assert proc.state["x"]["count"] == 2 and proc.vocabulary("c") == ["a", "b"]
+    assert proc.state["x"].count == 2 and proc.vocabulary("c") == ["a", "b"]
 
 
 def test_pandas_and_polars_give_the_same_encoding():
