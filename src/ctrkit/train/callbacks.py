@@ -98,25 +98,41 @@ def write_history(folder: str, rows: List[Dict[str, float]]) -> None:
 
 
 class _Monitor(Callback):
-    """Tracks the monitored validation score: ``improved(row)`` says whether it beat the best by
-    more than ``min_delta`` (rows without validation metrics are ignored: None)."""
+    """Tracks the monitored validation score after each evaluation (rows without validation
+    metrics are ignored): ``improved`` when it beats the best by more than ``min_delta``, else
+    ``waited`` counts one more evaluation without improvement and ``no_improvement`` is called."""
 
     def __init__(self, monitor: str = "auto", min_delta: float = 0.0) -> None:
         self.monitor, self.min_delta = monitor, min_delta
         self.best_score = -np.inf
+        self.waited = 0
 
-    def improved(self, trainer: "Trainer", row: Dict[str, float]) -> Optional[bool]:
+    def on_evaluate(self, trainer: "Trainer", row: Dict[str, float]) -> None:
         metrics = {k[len("valid_"):]: v for k, v in row.items() if k.startswith("valid_")}
         if not metrics:
-            return None
+            return
         monitor = self.monitor
         if monitor == "auto":
             monitor = "auc" if trainer.model.task == "binary" else "mse"
         score = monitor_value(metrics, monitor)
         if score > self.best_score + self.min_delta:
-            self.best_score = score
-            return True
-        return False
+            self.best_score, self.waited = score, 0
+            self.improved(trainer)
+        else:
+            self.waited += 1
+            self.no_improvement(trainer)
+
+    def improved(self, trainer: "Trainer") -> None:
+        pass
+
+    def no_improvement(self, trainer: "Trainer") -> None:
+        pass
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"best_score": float(self.best_score), "waited": self.waited}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        self.best_score, self.waited = state["best_score"], state["waited"]
 
 
 class EarlyStopping(_Monitor):
@@ -126,20 +142,14 @@ class EarlyStopping(_Monitor):
     def __init__(self, monitor: str = "auto", patience: int = 2, min_delta: float = 0.0) -> None:
         super().__init__(monitor, min_delta)
         self.patience = patience
-        self.waited = 0
         self.best_epoch = 0
         self.best_state: Optional[Dict[str, torch.Tensor]] = None
 
-    def on_evaluate(self, trainer: "Trainer", row: Dict[str, float]) -> None:
-        improved = self.improved(trainer, row)
-        if improved is None:
-            return
-        if improved:
-            self.waited = 0
-            self.best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
-            self.best_epoch = trainer.epoch if trainer.step_in_epoch == 0 else trainer.epoch + 1
-            return
-        self.waited += 1
+    def improved(self, trainer: "Trainer") -> None:
+        self.best_state = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+        self.best_epoch = trainer.epoch if trainer.step_in_epoch == 0 else trainer.epoch + 1
+
+    def no_improvement(self, trainer: "Trainer") -> None:
         if self.waited > self.patience:
             trainer.stop_training = True
 
@@ -149,40 +159,27 @@ class EarlyStopping(_Monitor):
 
     def state_dict(self) -> Dict[str, Any]:
         # the best weights go to the checkpoint's best.safetensors, not here
-        return {"best_score": float(self.best_score), "waited": self.waited, "best_epoch": self.best_epoch}
+        return {**super().state_dict(), "best_epoch": self.best_epoch}
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
-        self.best_score, self.waited, self.best_epoch = state["best_score"], state["waited"], state["best_epoch"]
+        super().load_state_dict(state)
+        self.best_epoch = state["best_epoch"]
 
 
 class LRPlateau(_Monitor):
     """Multiplies every optimizer's learning rate by ``factor`` after ``patience`` evaluations
-    without improvement of the monitored score."""
+    without improvement of the monitored score (then counts again from zero)."""
 
     def __init__(self, factor: float, patience: int = 1, monitor: str = "auto", min_delta: float = 0.0) -> None:
         super().__init__(monitor, min_delta)
         self.factor, self.patience = factor, patience
-        self.waited = 0
 
-    def on_evaluate(self, trainer: "Trainer", row: Dict[str, float]) -> None:
-        improved = self.improved(trainer, row)
-        if improved is None:
-            return
-        if improved:
-            self.waited = 0
-            return
-        self.waited += 1
+    def no_improvement(self, trainer: "Trainer") -> None:
         if self.waited >= self.patience:
             for opt in trainer.optimizers:
                 for group in opt.param_groups:
                     group["lr"] *= self.factor
             self.waited = 0
-
-    def state_dict(self) -> Dict[str, Any]:
-        return {"best_score": float(self.best_score), "waited": self.waited}
-
-    def load_state_dict(self, state: Dict[str, Any]) -> None:
-        self.best_score, self.waited = state["best_score"], state["waited"]
 
 
 class Checkpoint(Callback):
