@@ -79,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True)
     p.add_argument("--engine", choices=ENGINES, default="auto",
-                   help="onnx: ONNX Runtime; onnx-int8: ONNX Runtime with int8 weights (2-2.7x faster for MLP "
-                        "models, probabilities move by up to ~0.015); torch: PyTorch (LR, FM, FNN and DeepFM through "
+                   help="onnx: ONNX Runtime; onnx-int8: ONNX Runtime with int8 weights (faster for MLP "
+                        "models, probabilities move a little: benchmarks/RESULTS.md); torch: PyTorch (LR, FM, FNN and DeepFM through "
                         "frozen tables); auto (default): torch for LR, FM, FNN, DeepFM and bfloat16 runs, else onnx "
                         "when installed")
     add_read_flags(p)

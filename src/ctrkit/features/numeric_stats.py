@@ -69,8 +69,8 @@ class RowSample:
                 self._keys, self._values = self._keys[keep], self._values[:, keep]
             return
         # Full: the rows with a key below the sample's largest compete, and as many sampled rows as
-        # rows that enter are overwritten in place (copying the whole 13-field sample for every chunk
-        # of 131,072 rows cost 28-42 ms a chunk, this 12-13 ms).
+        # rows that enter are overwritten in place (cheaper than copying the sample for every chunk;
+        # docs/performance.md).
         rows = np.flatnonzero(keys < self._keys.max())
         if not len(rows):
             return

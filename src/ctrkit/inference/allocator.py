@@ -3,9 +3,8 @@
 glibc returns blocks above its mmap threshold (128 KiB, raised on the fly up to 32 MiB) to the kernel
 when they are freed, and trims the top of its heap whenever more than its trim threshold (twice the
 mmap threshold) is free. A training step allocates and frees tens of MB of activations, so every step
-faulted its pages back in: AFM on Adult (batch 1024) took ~50,000 minor page faults and 0.50-0.65 s
-an epoch; with the settings below, ~1,000 faults and 0.26-0.38 s (2-core CPU). Training and
-torch prediction apply them; ``CTRKIT_MALLOC=system`` in the environment keeps glibc's defaults.
+faulted its pages back in (docs/performance.md). Training and torch prediction apply the settings
+below; ``CTRKIT_MALLOC=system`` in the environment keeps glibc's defaults.
 """
 from __future__ import annotations
 

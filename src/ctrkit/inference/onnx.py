@@ -7,10 +7,9 @@ extra: ``pip install 'ctrkit[onnx]'``.
 
 ``int8`` graphs hold the weights of their matrix products (MLP layers, attention and interaction
 projections) in int8, one scale per output column, and quantize those products' inputs to uint8 per
-batch at run time (ONNX Runtime's dynamic quantization). Embedding tables stay float32. Opt-in: the
-probabilities move by up to 0.001-0.015 (valid AUC equal to 4 decimals) for 2.2-2.7× the float32
-graph's speed with FNN and DeepFM, 1.3× with AutoInt(+) and FiGNN, whose attention and graph products
-multiply activations and stay float32 (AVX-512 VNNI CPU, benchmarks/RESULTS.md).
+batch at run time (ONNX Runtime's dynamic quantization). Embedding tables stay float32; attention and
+graph products multiply activations and stay float32. Opt-in: probabilities move a little for a
+faster graph (the int8 tables of benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -139,7 +138,7 @@ class OnnxPredictor:
     @classmethod
     def from_model(cls, model: CTRModel, threads: Optional[int] = None, int8: bool = False) -> "OnnxPredictor":
         """Export ``model`` in memory (``int8``: with int8 weights) and open a session on it, with
-        batches of its CPU inference rows (at least 2,048: smaller ones measured slower in ONNX Runtime)."""
+        batches of its CPU inference rows (at least 2,048: smaller ones ran slower in ONNX Runtime)."""
         buffer = io.BytesIO()
         export_onnx(model, buffer, int8)
         return cls(buffer.getvalue(), min(16384, max(2048, cpu_inference_rows(model))), threads)

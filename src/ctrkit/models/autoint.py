@@ -52,7 +52,7 @@ class AutoInt(CTRModel):
         e = self.embed(self.embedding, batch)
         row_bytes = max((layer.row_bytes(self.embedding.num_fields) for layer in self.attention), default=0)
         h = in_row_chunks(lambda x: self._attend(x, keep_weights=False)[0], e, row_bytes,
-                          keep_autocast=True)   # bf16 attention trained 1.6-2.4x faster (heads of 16-32)
+                          keep_autocast=True)   # bf16 attention pays on CPUs with bf16 (docs/performance.md)
         logit = self.output(h.flatten(1)).squeeze(-1)
         if self.dnn is not None:
             logit = logit + self.dnn(e.flatten(1)).squeeze(-1)

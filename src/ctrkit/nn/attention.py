@@ -10,9 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 
-# CPU softmax over a last dimension shorter than this (one AVX-512 vector of floats) runs 2.5-3.5×
-# slower, forward + backward, than over dim 1: 5.4 against 1.7 ms for [2048, 14, 14]; from 16 on,
-# the last dimension is faster (1.0 against 1.5 ms for [512, 39, 39]).
+# CPU softmax over a last dimension shorter than this (one AVX-512 vector of floats) runs slower than
+# over dim 1; from 16 on, the last dimension is faster (docs/performance.md)
 SHORT_SOFTMAX = 16
 
 
@@ -25,10 +24,21 @@ class MultiHeadSelfAttention(nn.Module):
     optional layer norm before the ReLU.
 
     The attention runs as explicit batched matmuls and a softmax over Q, K, V laid out [B·H, F, d]
-    by one projection and one copy. On the 2-core CPU that trained AutoInt on 39 fields 1.3-2× faster
-    than ``scaled_dot_product_attention`` (whose CPU kernel is built for long sequences, not 39
-    tokens): heads of 8 at 13-14k samples/s against 6-8k, heads of 32 at 5.5-6.2k against 3.8-4.7k;
-    on Adult's 14 fields (batch 1024) 41-54k against 26-44k in four paired runs.
+    by one projection and one copy, faster on CPU than ``scaled_dot_product_attention``, whose CPU
+    kernel is built for long sequences, not tens of fields (docs/performance.md).
+
+    Args:
+        input_dim: D_in, the width of each field's vector.
+        attention_dim: d, the width of a head.
+        heads: H.
+        use_scale: divide the scores by √d.
+        use_residual: add W_Res e_m (identity when D_in = H·d).
+        layer_norm: a layer norm before the ReLU.
+        dropout: dropout on the attention weights while training.
+        relu: the final ReLU.
+
+    Shapes:
+        x [B, F, D_in] → [B, F, H·d] and, with ``return_weights``, α [B, H, F, F] (row = query field).
     """
 
     def __init__(self, input_dim: int, attention_dim: int = 16, heads: int = 2, use_scale: bool = False,
@@ -82,7 +92,7 @@ class MultiHeadSelfAttention(nn.Module):
             scores, dim = torch.bmm(q, k.transpose(1, 2)), 2
         if self.scale != 1.0:
             scores = scores * self.scale
-        # in float32 under bf16 autocast: CPU softmax on bfloat16 took 1.8× (forward) and 3× (backward)
-        # as long, a tenth of AutoInt+'s bf16 step on Adult; the bmm after it casts back to bf16
+        # in float32 under bf16 autocast: CPU softmax on bfloat16 is several times slower
+        # (docs/performance.md); the bmm after it casts back to bf16
         weights = torch.softmax(scores, dim=dim, dtype=torch.float32 if scores.dtype == torch.bfloat16 else None)
         return weights.transpose(1, 2) if dim == 1 else weights

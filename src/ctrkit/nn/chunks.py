@@ -20,16 +20,20 @@ def in_row_chunks(fn: Callable[[torch.Tensor], T], x: torch.Tensor, row_bytes: i
     is the size of ``fn``'s largest intermediate per row; blocks of equal size hold at most about
     ``CHUNK_BYTES`` of it.
     Why: whole-batch intermediates of the interaction blocks are 50-200 MB at batch 4096, which
-    glibc returns to the kernel after every step and faults back in, and which never stay in cache;
-    in blocks, one training step at batch 4096 and 39 fields took 0.3 s instead of 2.2 s for AFM's
-    pooling, 0.55 s instead of 1.0 s for AutoInt's three attention layers, 0.32 instead of 0.39 s
-    for FiGNN's graph (2-core CPU).
+    glibc returns to the kernel after every step and faults back in, and which never stay in cache.
 
     On CPU ``fn`` runs outside bfloat16 autocast, on float32 input, unless ``keep_autocast``: then
-    it runs under the caller's autocast. FiGNN's graph (16-wide matrices) ran 1.5× slower in
-    bfloat16, and AutoInt's attention 2.2× slower while it used SDPA; with explicit bmm, AutoInt
-    trained 1.6× (heads of 16) to 2.1-2.4× (heads of 32) faster in bfloat16, 0.95× with heads of 8
-    (40,960 synthetic rows, batch 4096), so AutoInt keeps autocast.
+    it runs under the caller's autocast (AutoInt's attention gains from bfloat16, FiGNN's 16-wide
+    graph loses; docs/performance.md).
+
+    Args:
+        fn: a row-wise block, x [B, ...] → a tensor or tuple of tensors with B rows.
+        x: its input.
+        row_bytes: the size of ``fn``'s largest intermediate per row (the blocks' ``row_bytes()``).
+        keep_autocast: run ``fn`` under the caller's autocast.
+
+    Returns:
+        ``fn(x)``.
     """
     if x.device.type != "cpu" or torch.jit.is_tracing():
         return fn(x)   # GPUs want the whole batch, and have no such faults; an exported graph runs whole

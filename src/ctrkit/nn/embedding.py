@@ -11,9 +11,8 @@ from ..features.feature_map import FeatureMap, FieldSlot
 
 
 class _Lookup(torch.autograd.Function):
-    """Rows of a table with a dense gradient built by one ``index_add_``: on CPU 3-10x faster than
-    ``F.embedding``'s backward (measured: 0.8 vs 9.4 ms for 4096x39 ids into a 400k x 1 table,
-    7.8 vs 22 ms at width 16). The padding row's gradient is zero."""
+    """Rows of a table with a dense gradient built by one ``index_add_``, on CPU several times
+    faster than ``F.embedding``'s backward (docs/performance.md). The padding row's gradient is zero."""
 
     @staticmethod
     def forward(ctx, weight: torch.Tensor, ids: torch.Tensor, padding_idx: int) -> torch.Tensor:
@@ -25,7 +24,7 @@ class _Lookup(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor):
         (ids,) = ctx.saved_tensors
         dim = grad.shape[-1]
-        # int64 indices: index_add_ with int32 ones took 12 ms instead of 0.8 here
+        # int64 indices: index_add_ with int32 ones is far slower
         weight_grad = grad.new_zeros(ctx.rows, dim).index_add_(0, ids.reshape(-1).long(), grad.reshape(-1, dim))
         if ctx.padding_idx is not None:
             weight_grad[ctx.padding_idx] = 0
@@ -51,8 +50,15 @@ class FieldEmbedding(nn.Module):
       share it use the same one) and a bias-free projection to D when the sizes differ; pretrained
       tables can be frozen.
 
-    ``dim=1`` with ``init_std=0`` gives the first-order (LR) weights. ``fields`` selects fields by
-    name or type. ``sparse=True`` makes the tables produce sparse gradients.
+    Args:
+        feature_map: the encoded fields (``Processor.feature_map()``).
+        dim: D. ``dim=1`` with ``init_std=0`` gives the first-order (LR) weights.
+        fields: the fields to embed, by name or type (default: all).
+        sparse: the tables produce sparse gradients (for row-wise optimizers).
+        init_std: the standard deviation of the initial weights.
+
+    Shapes:
+        Batch of B rows → E [B, F, D], fields in the order of ``names``.
     """
 
     def __init__(self, feature_map: FeatureMap, dim: int, fields: Optional[Sequence[str]] = None,
@@ -92,8 +98,8 @@ class FieldEmbedding(nn.Module):
         numeric = [s for s in slots if s.type == "numeric"]
         own = [s for s in slots if s.name in self._own_of]
         self.register_buffer("cat_index", _index([s.index for s in shared_cat]), persistent=False)
-        # every categorical column, in order: use batch.cat as it is (a column gather of [16384, 39]
-        # int32 ids took as long as the embedding lookup itself; LR predicted 1.7-2x faster without it)
+        # every categorical column, in order: use batch.cat as it is (a column gather of the ids
+        # takes as long as the lookup itself; docs/performance.md)
         self.all_categorical = [s.index for s in shared_cat] == list(range(len(feature_map.of_type("categorical"))))
         self.register_buffer("seq_index", _index([s.index for s in shared_seq]), persistent=False)
         self.register_buffer("num_index", _index([s.index for s in numeric]), persistent=False)

@@ -105,8 +105,7 @@ class FoldedMLP(nn.Module):
              budget: Optional[int] = None) -> bool:
         """Whether FoldedMLP ``supports`` the modules, folds a field within ``budget`` and, for
         ``rows`` rows (None: any number), looks up at least ``LOOKUPS_PER_ID`` folded values per id
-        of its table (the break-even measured: building the table for 120k ids of 35 fields took
-        0.12-0.45 s and saved 1.9-3.1 µs per row predicted, so it paid from 50-180k rows)."""
+        of its table (the measured break-even, docs/performance.md)."""
         if not cls.supports(embeddings, mlp):
             return False
         slots = embeddings[0].slots

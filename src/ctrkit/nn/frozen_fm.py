@@ -17,9 +17,7 @@ class FrozenFM(nn.Module):
 
     Each of the three sums is a sum over fields, so categorical fields take one ``embedding_bag``
     (sum) over the table [w | W | ‖W‖²] [V, D + 2] built here, and numeric fields (e_f = x_f·v_f)
-    add two small matmuls. No [B, F, D] tensor is made: FM predicted 3.7-4.8M rows/s this way
-    against 0.4-1.0M for the forward that training needs (39 fields × 16, 392k ids, 2 cores).
-    Later changes of the model's weights are not seen: build a new one.
+    add two small matmuls. No [B, F, D] tensor is made (docs/performance.md). Later changes of the model's weights are not seen: build a new one.
     """
 
     def __init__(self, linear: LinearTerm, embedding: Optional[FieldEmbedding] = None) -> None:
@@ -63,8 +61,7 @@ class FrozenFM(nn.Module):
     def forward(self, batch: Batch) -> torch.Tensor:
         with torch.autocast(batch.cat.device.type, enabled=False):
             ids = batch.cat if self.all_categorical else batch.cat.index_select(1, self.cat_index)
-            # the int32 ids as they are: with a copy to int64, LR's bag over 200k rows in batches of
-            # 16,384 took 13.2 and 6.3 ms against 9.2 and 5.3 ms (two runs)
+            # the int32 ids as they are: a copy to int64 was slower (docs/performance.md)
             sums = nn.functional.embedding_bag(ids, self.table, mode="sum")   # [B, 1 (+ D + 1)]
             if self.numeric is not None:
                 x = batch.num.index_select(1, self.num_index)

@@ -14,8 +14,8 @@ def fm_second_order(e: torch.Tensor) -> torch.Tensor:
 
 class _FMSecondOrder(torch.autograd.Function):
     """``fm_second_order`` with its gradient in closed form, ∂y/∂e_i = s − e_i for s = Σ_j e_j
-    (Rendle 2010, Sec. III-C, with x = 1): one pass over E each way. Autograd through the squares
-    and sums took 6.1-7.2 ms forward + backward at B = 4096, F = 39, D = 16, this 2.1 ms (2 cores)."""
+    (Rendle 2010, Sec. III-C, with x = 1): one pass over E each way, where autograd through the
+    squares and sums takes several (docs/performance.md)."""
 
     @staticmethod
     def forward(ctx, e: torch.Tensor) -> torch.Tensor:

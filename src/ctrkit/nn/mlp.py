@@ -49,8 +49,20 @@ def _per_layer(value, n: int, what: str) -> list:
 
 
 class MLP(nn.Module):
-    """x [B, in] → [B, out]: (Linear → [BatchNorm] → activation → [Dropout]) per hidden layer,
-    then an optional bias-carrying Linear output layer of ``output_dim``."""
+    """(Linear → [BatchNorm] → activation → [Dropout]) per hidden layer, then an optional
+    bias-carrying Linear output layer.
+
+    Args:
+        input_dim: the width of x.
+        hidden_units: the widths of the hidden layers (none: only the output layer).
+        activations: one activation for all hidden layers or one per layer (``activation``).
+        dropout: dropout after each hidden layer's activation (one rate, or one per layer).
+        batch_norm: a BatchNorm1d after each hidden Linear.
+        output_dim: the output layer's width (None: no output layer).
+
+    Shapes:
+        x [B, input_dim] → [B, output_dim] (or [B, last hidden width]).
+    """
 
     def __init__(self, input_dim: int, hidden_units: Sequence[int], activations: Union[str, Sequence[str]] = "relu",
                  dropout: Union[float, Sequence[float]] = 0.0, batch_norm: bool = False,

@@ -28,7 +28,7 @@ def build_optimizers(model: nn.Module, optimizer: str = "adam", lr: float = 1e-3
     if dense:
         options = {"lr": lr, "weight_decay": weight_decay}
         if optimizer in ("adam", "adamw"):
-            options["fused"] = True   # one kernel per step: measured 1.25x faster FM training on CPU
+            options["fused"] = True   # one kernel per step: faster on CPU (docs/performance.md)
         optimizers.append(DENSE[optimizer](dense, **options))
     if sparse:
         if embedding_optimizer not in SPARSE:

@@ -12,10 +12,7 @@ import pyarrow as pa
 from ...errors import DataError
 
 DEFAULT_BLOCK_BYTES = 4 << 20  # small parse blocks measured fastest; chunks regroup them
-# Rows per chunk. Fitting and encoding 1M Criteo-shaped CSV rows (fit_transform, fresh process,
-# median of 4) took 2.97 s at 131,072 rows, 3.0 s at 65,536, 3.3 s at 32,768 and 3.68 s at 262,144
-# (per-column float64 arrays of 1 MB rather than 2 MB); transform_to took 2.0-2.2 s against 2.4-2.8 s.
-DEFAULT_CHUNK_ROWS = 131_072
+DEFAULT_CHUNK_ROWS = 131_072   # rows per chunk: the fastest of those measured (docs/performance.md)
 
 
 @dataclass
