@@ -23,6 +23,14 @@ class BatchLoader:
     The order depends only on ``seed`` and the epoch (``set_epoch``; iterating advances it).
     With ``world_size > 1`` each rank takes every ``world_size``-th batch of the same order, and
     all ranks get the same number of batches.
+
+    Args:
+        data: the encoded split.
+        batch_size: rows per batch (the last may be smaller unless ``drop_last``).
+        shuffle: ``rows``, ``blocks`` or ``none`` (True / False: ``rows`` / ``none``).
+        seed: seeds the order with the epoch.
+        drop_last: leave out a last batch smaller than ``batch_size``.
+        rank, world_size: this process's shard of the batches.
     """
 
     def __init__(self, data: EncodedArrays, batch_size: int = 1024, shuffle: Union[str, bool] = "rows",

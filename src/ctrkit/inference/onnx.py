@@ -54,7 +54,13 @@ def output_name(model: CTRModel) -> str:
 
 def export_onnx(model: CTRModel, path: Union[str, os.PathLike, io.BytesIO], int8: bool = False) -> None:
     """Write ``model`` as an ONNX graph (eval mode, float32, CPU) with a dynamic batch axis; the
-    model itself stays in its mode and on its device. ``int8``: with int8 weights (module docstring)."""
+    model itself stays in its mode and on its device.
+
+    Args:
+        model: the model.
+        path: an .onnx path or a buffer.
+        int8: int8 weights in the matrix products (module docstring).
+    """
     if any(p.device.type != "cpu" for p in model.parameters()):
         model = copy.deepcopy(model).cpu()
     was_training = model.training
@@ -119,7 +125,16 @@ def _export(model: CTRModel, path: Union[str, os.PathLike, io.BytesIO]) -> None:
 
 
 class OnnxPredictor:
-    """An ONNX Runtime session over an exported model: ``predict(encoded) → float64 [N]``."""
+    """An ONNX Runtime session over an exported model. ``predict`` is safe to call from many threads.
+
+    Args:
+        source: an .onnx file or its bytes.
+        batch_size: rows per session run.
+        threads: ONNX Runtime's intra-op threads (default: torch's thread count).
+
+    Shapes:
+        ``predict(encoded rows [N])`` → float64 [N].
+    """
 
     def __init__(self, source: Union[str, os.PathLike, bytes], batch_size: int = 2048,
                  threads: Optional[int] = None) -> None:

@@ -31,6 +31,14 @@ class FoldedMLP(nn.Module):
     running statistics) are folded into the Linear layer before them; the other layers run as
     copies of the MLP's. Equal to the MLP in eval mode up to float rounding; later changes of the
     weights are not seen: build a new one.
+
+    Args:
+        embeddings: the field embeddings whose vectors, side by side per field, the MLP reads.
+        mlp: the MLP (its first layer a Linear over the flattened vectors).
+        budget: the folded table's bytes at most (default ``FOLD_BYTES``).
+
+    Shapes:
+        Batch of B rows → [B, MLP output width].
     """
 
     def __init__(self, embeddings: Sequence[FieldEmbedding], mlp: MLP, budget: Optional[int] = None) -> None:

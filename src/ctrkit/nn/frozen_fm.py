@@ -17,7 +17,15 @@ class FrozenFM(nn.Module):
 
     Each of the three sums is a sum over fields, so categorical fields take one ``embedding_bag``
     (sum) over the table [w | W | ‖W‖²] [V, D + 2] built here, and numeric fields (e_f = x_f·v_f)
-    add two small matmuls. No [B, F, D] tensor is made (docs/performance.md). Later changes of the model's weights are not seen: build a new one.
+    add two small matmuls. No [B, F, D] tensor is made (docs/performance.md). Later changes of the
+    model's weights are not seen: build a new one.
+
+    Args:
+        linear: the model's LR term.
+        embedding: its field embedding (FM), or None (LR).
+
+    Shapes:
+        Batch of B rows → logits [B].
     """
 
     def __init__(self, linear: LinearTerm, embedding: Optional[FieldEmbedding] = None) -> None:

@@ -10,7 +10,14 @@ from torch import nn
 
 class AttentionalEdges(nn.Module):
     """Edge weights of the complete field graph without self-loops (Eq. 6):
-    A_ij = softmax_{j≠i} LeakyReLU(wᵀ [h_i ‖ h_j]);  h [B, F, D] → A [B, F, F], zero diagonal, rows sum to 1."""
+    A_ij = softmax_{j≠i} LeakyReLU(wᵀ [h_i ‖ h_j]).
+
+    Args:
+        dim: D, the width of a node state.
+
+    Shapes:
+        h [B, F, D] → A [B, F, F], zero diagonal, rows sum to 1.
+    """
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -26,7 +33,15 @@ class AttentionalEdges(nn.Module):
 
 class GraphLayer(nn.Module):
     """One step of state aggregation with per-node input and output matrices (Eq. 7-8):
-    a_i = W_in,i Σ_j A_ij W_out,j h_j + b;  h [B, F, D], A [B, F, F] → a [B, F, D]."""
+    a_i = W_in,i Σ_j A_ij W_out,j h_j + b.
+
+    Args:
+        num_fields: F, the nodes (each has its own W_in and W_out).
+        dim: D.
+
+    Shapes:
+        A [B, F, F], h [B, F, D] → a [B, F, D].
+    """
 
     def __init__(self, num_fields: int, dim: int) -> None:
         super().__init__()
@@ -45,7 +60,19 @@ class GraphLayer(nn.Module):
 class FieldGraph(nn.Module):
     """T steps of FiGNN state propagation (Eq. 9-10): a^t = GraphLayer(A, h^{t−1}),
     h^t = GRU(a^t, h^{t−1}) (or a^t without GRU), h^t += h^0 (residual); A from the initial states.
-    ``reuse_graph_layer`` shares one GraphLayer across the T steps."""
+    ``reuse_graph_layer`` shares one GraphLayer across the T steps.
+
+    Args:
+        num_fields: F.
+        dim: D.
+        steps: T.
+        reuse_graph_layer: one GraphLayer for all steps.
+        use_gru: the GRU update (else h^t = a^t).
+        use_residual: add h^0 after each step.
+
+    Shapes:
+        h0 [B, F, D] → final states [B, F, D] and edge weights [B, F, F].
+    """
 
     def __init__(self, num_fields: int, dim: int, steps: int = 3, reuse_graph_layer: bool = False,
                  use_gru: bool = True, use_residual: bool = True) -> None:

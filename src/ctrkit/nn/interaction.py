@@ -31,7 +31,14 @@ class _FMSecondOrder(torch.autograd.Function):
 
 
 class PairwiseProducts(nn.Module):
-    """All e_i ⊙ e_j for i < j, by one index gather: e [B, F, D] → [B, F(F−1)/2, D] (row-major pairs)."""
+    """All e_i ⊙ e_j for i < j, by one index gather (pairs in row-major order, ``pairs()``).
+
+    Args:
+        num_fields: F.
+
+    Shapes:
+        e [B, F, D] → [B, F(F−1)/2, D].
+    """
 
     def __init__(self, num_fields: int) -> None:
         super().__init__()

@@ -12,8 +12,17 @@ from .embedding import FieldEmbedding
 
 
 class LinearTerm(nn.Module):
-    """b + Σ_features w_x → [B]: one weight per categorical id (width-1 rows of the fused table,
-    zero-initialised), w_f · x_f for numeric fields, pooled weights for sequences."""
+    """b + Σ_features w_x: one weight per categorical id (width-1 rows of the fused table,
+    zero-initialised), w_f · x_f for numeric fields, pooled weights for sequences.
+
+    Args:
+        feature_map: the encoded fields.
+        fields: the fields to include, by name or type (default: all).
+        sparse: the weight table produces sparse gradients.
+
+    Shapes:
+        Batch of B rows → logits [B].
+    """
 
     def __init__(self, feature_map: FeatureMap, fields: Optional[Sequence[str]] = None, sparse: bool = False) -> None:
         super().__init__()
