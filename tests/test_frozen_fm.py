@@ -1,11 +1,8 @@
 """FrozenFM, the prediction scorer of LR and FM: equal to their forward, frozen, used where it applies."""
 import numpy as np
-import pyarrow as pa
 import pytest
 import torch
 
-from ctrkit import FeatureSpec, Processor, Schema
-from ctrkit.data.batch import Batch
 from ctrkit.inference import Predictor, default_engine, predict
 from ctrkit.models import build_model
 from ctrkit.nn import FrozenFM

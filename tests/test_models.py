@@ -1,14 +1,12 @@
 """Every model: shapes, gradients, explanations, registry, regularizers, FNN's two-stage recipe."""
-import numpy as np
-import pyarrow as pa
 import pytest
 import torch
 
-from ctrkit import FeatureSpec, Processor, Schema
 from ctrkit.data import BatchLoader
 from ctrkit.models import FNN, MODELS, build_model, model_options
 from ctrkit.train import Trainer
-from conftest import OPTIONS, SMALL, processor, small_model
+from conftest import SMALL, processor, small_model
+
 
 @pytest.mark.parametrize("mix", ["categorical", "numeric", "sequence"])
 @pytest.mark.parametrize("name", sorted(MODELS))
