@@ -20,6 +20,19 @@ from .base import CTRModel, register
 
 @register("afm")
 class AFM(CTRModel):
+    """The module's equation: LR plus attention-weighted pairwise products.
+
+    Args:
+        feature_map: the encoded fields (``Processor.feature_map()``).
+        attention_dim: the attention network's hidden width.
+        product_dropout: dropout on the pairwise products (the paper's §3.3).
+        attention_dropout: dropout on the pooled vector (FuxiCTR's AFM).
+        weight_dropout: dropout on the attention weights a_ij.
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+
+    Shapes:
+        Batch of B rows → logits [B].
+    """
     paper = "Xiao et al., Attentional Factorization Machines, IJCAI 2017"
 
     def __init__(self, feature_map, attention_dim: int = 16, product_dropout: float = 0.0,

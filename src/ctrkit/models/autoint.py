@@ -20,6 +20,27 @@ from .base import CTRModel, register
 
 @register("autoint")
 class AutoInt(CTRModel):
+    """The module's equation: interacting layers of multi-head self-attention over the fields.
+
+    Args:
+        feature_map: the encoded fields (``Processor.feature_map()``).
+        attention_layers: L, the interacting layers.
+        heads: H, heads per layer.
+        attention_dim: d, the width of a head.
+        use_scale: scores divided by √d.
+        use_residual: the residual W_Res e_m.
+        layer_norm: a layer norm in each layer.
+        attention_dropout: dropout on the attention weights.
+        use_wide: add the LR term to the logit.
+        dnn_units: an MLP over flatten(E) added to the logit (AutoInt+; none: AutoInt).
+        dnn_activation: its activation (one, or one per layer).
+        dnn_dropout: dropout after each hidden layer.
+        batch_norm: batch norm after each hidden Linear.
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+
+    Shapes:
+        Batch of B rows → logits [B].
+    """
     paper = "Song et al., AutoInt, CIKM 2019"
 
     def __init__(self, feature_map, attention_layers: int = 3, heads: int = 2, attention_dim: int = 32,

@@ -32,6 +32,15 @@ class CTRModel(nn.Module):
     ``explain(batch)``. ``penalty()`` returns the L2 terms for the loss:
     ``embedding_l2 · Σ‖e‖²/B`` over the embeddings looked up since the last call, plus
     ``net_l2 · Σ‖W‖²`` over the weight matrices outside the embedding tables.
+
+    Args:
+        feature_map: the encoded fields (``Processor.feature_map()``).
+        embedding_dim: D, the width of every field's embedding.
+        embedding_l2: the L2 weight on the embeddings looked up in a batch.
+        net_l2: the L2 weight on the weight matrices outside the embedding tables.
+        sparse: embedding tables with sparse gradients (and a row-wise optimizer).
+        init_std: the standard deviation of the initial embeddings.
+        task: ``binary`` (logits for a sigmoid) or ``regression``.
     """
 
     paper: ClassVar[str] = ""

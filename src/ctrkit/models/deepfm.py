@@ -18,6 +18,19 @@ from .base import CTRModel, register
 
 @register("deepfm")
 class DeepFM(CTRModel):
+    """The module's equation: FM and an MLP over one shared embedding table.
+
+    Args:
+        feature_map: the encoded fields (``Processor.feature_map()``).
+        dnn_units: the MLP's hidden widths.
+        dnn_activation: its activation (one, or one per layer).
+        dnn_dropout: dropout after each hidden layer.
+        batch_norm: batch norm after each hidden Linear.
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+
+    Shapes:
+        Batch of B rows → logits [B].
+    """
     paper = "Guo et al., DeepFM, IJCAI 2017"
 
     def __init__(self, feature_map, dnn_units: Sequence[int] = (400, 400, 400),

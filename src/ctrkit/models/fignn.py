@@ -22,6 +22,22 @@ from .base import CTRModel, register
 
 @register("fignn")
 class FiGNN(CTRModel):
+    """The module's equation: a graph over the fields, GRU updates, attentional scoring.
+
+    Args:
+        feature_map: the encoded fields (``Processor.feature_map()``).
+        gnn_layers: T, the propagation steps.
+        reuse_graph_layer: one graph layer for every step.
+        use_gru: the GRU update (else h^t = a^t).
+        use_residual: add the initial states after each step.
+        use_self_attention: initial states from multi-head self-attention over E (the paper); else E.
+        heads: the self-attention's heads (embedding_dim must be divisible by it).
+        node_weights: ``flat`` (FuxiCTR's scoring) or ``node`` (the paper's Eq. 12).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+
+    Shapes:
+        Batch of B rows → logits [B].
+    """
     paper = "Li et al., Fi-GNN, CIKM 2019"
 
     def __init__(self, feature_map, gnn_layers: int = 3, reuse_graph_layer: bool = False, use_gru: bool = True,

@@ -15,6 +15,15 @@ from .base import CTRModel, register
 
 @register("fm")
 class FM(CTRModel):
+    """The module's equation: LR plus the pairwise inner products of the field embeddings.
+
+    Args:
+        feature_map: the encoded fields (``Processor.feature_map()``).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+
+    Shapes:
+        Batch of B rows → logits [B].
+    """
     paper = "Rendle, Factorization Machines, ICDM 2010"
 
     def __init__(self, feature_map, **common) -> None:

@@ -19,6 +19,20 @@ from .fm import FM
 
 @register("fnn")
 class FNN(CTRModel):
+    """The module's equation: an MLP over each field's (w_i, e_i).
+
+    Args:
+        feature_map: the encoded fields (``Processor.feature_map()``).
+        dnn_units: the MLP's hidden widths.
+        dnn_activation: its activation (one, or one per layer).
+        dnn_dropout: dropout after each hidden layer.
+        batch_norm: batch norm after each hidden Linear.
+        use_first_order: z_i includes the first-order weight w_i (the paper's z_i = (w_i, e_i)).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+
+    Shapes:
+        Batch of B rows → logits [B].
+    """
     paper = "Zhang et al., Deep Learning over Multi-field Categorical Data (FNN), ECIR 2016"
 
     def __init__(self, feature_map, dnn_units: Sequence[int] = (400, 400, 400),

@@ -13,6 +13,15 @@ from .base import CTRModel, register
 
 @register("lr")
 class LR(CTRModel):
+    """The module's equation, one weight per feature.
+
+    Args:
+        feature_map: the encoded fields (``Processor.feature_map()``).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+
+    Shapes:
+        Batch of B rows → logits [B].
+    """
     paper = "logistic regression (the first-order baseline of every CTR paper)"
 
     def __init__(self, feature_map, **common) -> None:
