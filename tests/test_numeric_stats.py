@@ -90,14 +90,22 @@ def test_quantile_edges_of_few_values_distinct_values_and_the_bucket_limit():
     assert len(quantile_edges(z, 32)) + 1 >= 20                          # yet close to the limit
 
 
-def test_row_sample_holds_the_rows_with_the_smallest_keys():
-    """Whatever the chunking, the sample is the ``size`` rows whose uniform keys (drawn from the seed,
-    one per row in stream order) are the smallest: the reservoir replaces rows in place correctly."""
+def test_row_sample_is_the_same_uniform_sample_whatever_the_chunking():
+    """The reservoir keeps ``size`` distinct rows of the stream, the same ones however the stream is
+    cut into chunks (the keys follow the rows, not the chunks), spread evenly over the stream."""
     n, size = 50_000, 3_000
-    keys = np.random.default_rng(7).random(n)
-    expected = np.sort(np.argsort(keys)[:size]).astype(np.float64)
+    samples = []
     for chunk in (1_000, 2_999, 7_919, n):
         sample = RowSample(["row"], seed=7, size=size)
         for start in range(0, n, chunk):
             sample.update({"row": np.arange(start, min(start + chunk, n), dtype=np.float64)})
-        np.testing.assert_array_equal(np.sort(sample.values("row")), expected)
+        samples.append(np.sort(sample.values("row")))
+    for other in samples[1:]:
+        np.testing.assert_array_equal(other, samples[0])
+    rows = samples[0]
+    assert len(np.unique(rows)) == size and rows.min() >= 0 and rows.max() < n
+    # uniform over [0, n): the mean is n/2 within 4 standard errors (n / sqrt(12 size) each) ...
+    assert abs(rows.mean() - n / 2) < 4 * n / np.sqrt(12 * size)
+    # ... and each tenth of the stream holds about a tenth of the sample
+    per_tenth = np.bincount((rows * 10 // n).astype(int), minlength=10)
+    assert per_tenth.min() > 0.8 * size / 10 and per_tenth.max() < 1.2 * size / 10
