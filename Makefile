@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ctrkit train --config configs/adult_deepfm.yaml
+	$(BIN)/ctrkit train --config configs/adult_deepfm.yaml --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

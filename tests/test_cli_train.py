@@ -163,3 +163,53 @@ def test_resume_refuses_a_changed_config(tmp_path):
 def test_models_and_datasets_commands():
     out = ctrkit("models").stdout
     assert "deepfm" in out and "Guo et al." in out and "fignn" in out
+
+
+def test_a_run_is_not_replaced_without_overwrite(tmp_path):
+    args = ["train", "--dataset", "synthetic", "--model", "lr", "--epochs", "1", *SMALL, "--out", tmp_path / "r"]
+    ctrkit(*args)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file()}
+    (tmp_path / "r" / "notes.txt").write_text("mine")
+    run = ctrkit(*args, "--set", "train.lr=0.1", check=False)
+    assert run.returncode == 2 and "holds a run already" in run.stderr and "--overwrite" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert {p.name: p.read_bytes() for p in (tmp_path / "r").iterdir() if p.is_file() and p.name != "notes.txt"} \
+        == before                                                     # nothing of the run changed
+    ctrkit(*args, "--set", "train.lr=0.1", "--overwrite")
+    assert "lr: 0.1" in (tmp_path / "r" / "config.yaml").read_text()
+    assert (tmp_path / "r" / "notes.txt").read_text() == "mine"      # only the run's own files go
+    for name in ("model.safetensors", "config.yaml", "metrics.json"):
+        assert (tmp_path / "r" / name).stat().st_mode & 0o777 == 0o666 & ~_umask()   # normal permissions
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_config_mistakes_are_messages_not_tracebacks(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("model: {name: deepfm\ndata: {dataset: adult}\n")
+    run = ctrkit("train", "--config", broken, check=False)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert f"{broken}, line 2, column 5: not valid YAML" in run.stderr, run.stderr
+    run = ctrkit("train", "--dataset", "adult", "--model", "fm", "--set", "train.lr=[1", check=False)
+    assert run.returncode == 2 and "--set train.lr=[1" in run.stderr and "not valid YAML" in run.stderr
+    top = tmp_path / "top.yaml"
+    top.write_text("trian: {epochs: 1}\nmodel: {name: fm}\ndata: {dataset: adult}\n")
+    run = ctrkit("train", "--config", top, check=False)
+    assert "unknown key trian; valid keys" in run.stderr                 # no stray dot
+
+
+def test_schema_into_a_closed_pipe_stops_quietly(tmp_path):
+    wide = tmp_path / "wide.csv"
+    columns = [f"c{i}" for i in range(3000)]
+    wide.write_text(",".join(["y", *columns]) + "\n" + ",".join(["1", *("a" for _ in columns)]) + "\n")
+    proc = subprocess.Popen([sys.executable, "-m", "ctrkit.cli", "schema", "--data", str(wide), "--label", "y"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    proc.stdout.readline()                                            # like `| head -1`
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

@@ -54,7 +54,7 @@ def load_config(path: Optional[str] = None, overrides: Sequence[str] = (), **fla
     config = default_config()
     if path:
         with open(path) as fh:
-            loaded = yaml.safe_load(fh) or {}
+            loaded = _yaml(fh, path) or {}
         if not isinstance(loaded, Mapping):
             raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
         _merge(config, loaded, path)
@@ -65,9 +65,20 @@ def load_config(path: Optional[str] = None, overrides: Sequence[str] = (), **fla
         key, sep, text = item.partition("=")
         if not sep:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        set_key(config, key.strip(), yaml.safe_load(text))
+        set_key(config, key.strip(), _yaml(text, f"--set {item}"))
     validate(config)
     return config
+
+
+def _yaml(stream: Any, where: str) -> Any:
+    """YAML text parsed, or a ConfigError naming ``where`` and the line and column of the mistake."""
+    try:
+        return yaml.safe_load(stream)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}{at}: not valid YAML ({problem})") from None
 
 
 def _merge(config: Dict[str, Any], loaded: Mapping[str, Any], where: str, prefix: str = "") -> None:
@@ -106,7 +117,8 @@ def _check(section: str, values: Mapping[str, Any], defaults: Mapping[str, Any],
         if key in free:
             continue
         if key not in defaults:
-            raise ConfigError(f"unknown key {section}.{key}; valid keys: {', '.join(sorted(defaults))}")
+            raise ConfigError(f"unknown key {section + '.' if section else ''}{key}; "
+                              f"valid keys: {', '.join(sorted(defaults))}")
         _check_type(f"{section}.{key}", value, defaults[key])
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -85,8 +86,27 @@ def _flat(config: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
     return out
 
 
+RUN_FILES = ("config.yaml", "processor.json", "model.safetensors", "metrics.json", "history.csv", "report.html",
+             "model.onnx", "model-int8.onnx", "data", "checkpoint", "checkpoint.old", "checkpoint.tmp", "pretrain",
+             "plots", "tensorboard")
+
+
+def clear_run(folder: str, overwrite: bool) -> None:
+    """Make ``folder`` ready for a new run: refuse one that holds a run unless ``overwrite``, then
+    remove the run's files (and only those: ``RUN_FILES``)."""
+    present = [name for name in RUN_FILES if os.path.exists(os.path.join(folder, name))]
+    if not present:
+        return
+    if not overwrite:
+        raise CTRKitError(f"{folder} holds a run already ({', '.join(present[:4])}, ...): --resume continues it, "
+                          "--overwrite replaces it, or give another --out")
+    for name in present:
+        path = os.path.join(folder, name)
+        shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+
+
 def run_experiment(config: Dict[str, Any], resume: bool = False, prepared: Optional[PreparedDataset] = None,
-                   callbacks: Sequence[Callback] = ()) -> Dict[str, Any]:
+                   callbacks: Sequence[Callback] = (), overwrite: bool = False) -> Dict[str, Any]:
     """Train as ``config`` says and write the run folder; returns the metrics (metrics.json's content).
 
     Args:
@@ -95,10 +115,14 @@ def run_experiment(config: Dict[str, Any], resume: bool = False, prepared: Optio
         prepared: data already prepared (e.g. by a tuner that trains many times on it); default:
             prepared from ``config['data']`` into the run's ``data/`` folder.
         callbacks: the user's own training callbacks.
+        overwrite: replace a run already in the folder (without it, and without ``resume``, a
+            folder that holds a run is refused and left as it is).
     """
     out = run_dir(config)
     if resume:
         check_resume(config, out)
+    else:
+        clear_run(out, overwrite)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "config.yaml"), "w") as fh:
         fh.write(dump_config(config))

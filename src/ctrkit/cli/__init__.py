@@ -3,6 +3,7 @@ torch) and ``cli.runs``."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -58,10 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--embedding-dim", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--device", help="where to train: cpu (default), cuda, cuda:N or auto (CUDA when available)")
+    p.add_argument("--device", help="where to train: model (default: where the model's parameters are, the CPU), "
+                                    "cpu, cuda, cuda:N or auto (CUDA when available)")
     p.add_argument("--seed", type=int)
     p.add_argument("--out", help="run folder (default runs/DATASET_MODEL)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out (without it, a run there is "
+                                                            "kept and training stops with an error)")
     p.add_argument("--sep")
     p.add_argument("--skip-bad-rows", action="store_true")
     p.add_argument("--label-map")
@@ -111,6 +115,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (CTRKitError, FileNotFoundError, KeyError) as exc:
         print(f"ctrkit: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:   # the reader went away (``ctrkit schema ... | head``): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

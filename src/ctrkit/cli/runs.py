@@ -43,7 +43,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..experiment import run_dir, run_experiment
 
     config = load_config(args.config, args.set or (), **_train_flags(args))
-    metrics = run_experiment(config, resume=args.resume)
+    metrics = run_experiment(config, resume=args.resume, overwrite=args.overwrite)
     print(f"\nrun: {run_dir(config)}")
     print(metrics_table(metrics))
     return 0

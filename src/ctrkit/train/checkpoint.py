@@ -20,9 +20,27 @@ def _contiguous(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().cpu() for k, v in state.items()}
 
 
+def _save(state: Dict[str, torch.Tensor], path: str) -> None:
+    """A safetensors file with the permissions of any file this process makes (the umask's), not
+    the owner-only ones safetensors gives its files."""
+    save_file(_contiguous(state), path)
+    os.chmod(path, 0o666 & ~_umask())
+
+
+def _umask() -> int:
+    """This process's umask, read without changing it (Linux); else set and restored at once."""
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError):
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return umask
+
+
 def save_weights(path: str, state: Dict[str, torch.Tensor]) -> None:
     """Weights as one safetensors file (atomic)."""
-    save_file(_contiguous(state), path + ".tmp")
+    _save(state, path + ".tmp")
     os.replace(path + ".tmp", path)
 
 
@@ -35,9 +53,9 @@ def save_checkpoint(folder: str, model_state: Dict[str, torch.Tensor], trainer_s
     tmp, old = folder + ".tmp", folder + ".old"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    save_file(_contiguous(model_state), os.path.join(tmp, "model.safetensors"))
+    _save(model_state, os.path.join(tmp, "model.safetensors"))
     if best_state is not None:
-        save_file(_contiguous(best_state), os.path.join(tmp, "best.safetensors"))
+        _save(best_state, os.path.join(tmp, "best.safetensors"))
     torch.save(trainer_state, os.path.join(tmp, "state.pt"))
     shutil.rmtree(old, ignore_errors=True)
     if os.path.exists(folder):
