@@ -213,3 +213,25 @@ def test_schema_into_a_closed_pipe_stops_quietly(tmp_path):
     err = proc.stderr.read().decode()
     proc.wait(timeout=120)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_bad_training_options_are_refused_before_anything_is_written(tmp_path):
+    for flags, message in ((["--epochs", "0"], "train.epochs: expected at least 1, got 0"),
+                           (["--batch-size", "0"], "train.batch_size: expected at least 1, got 0"),
+                           (["--lr", "-0.1"], "train.lr: expected more than 0, got -0.1"),
+                           (["--embedding-dim", "0"], "model.embedding_dim: expected at least 1, got 0")):
+        run = ctrkit("train", "--dataset", "adult", "--model", "fm", *flags, "--out", tmp_path / "r", check=False)
+        assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
+        assert not (tmp_path / "r").exists()
+
+
+def test_a_copied_run_config_does_not_write_into_the_run(tmp_path):
+    args = ["train", "--dataset", "synthetic", "--model", "lr", "--epochs", "1", *SMALL]
+    ctrkit(*args, "--out", tmp_path / "a")
+    saved = (tmp_path / "a" / "config.yaml").read_text()
+    assert "out: null" in saved
+    (tmp_path / "copy.yaml").write_text(saved)
+    before = (tmp_path / "a" / "model.safetensors").read_bytes()
+    ctrkit("train", "--config", tmp_path / "copy.yaml", "--out", tmp_path / "b", "--set", "train.lr=0.01")
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == before
+    assert (tmp_path / "b" / "model.safetensors").exists()

@@ -157,8 +157,7 @@ class CTRClassifier:
     def save(self, folder: str) -> None:
         """A run folder (``experiment.write_run``) that ``CTRClassifier.load`` and ``ctrkit
         evaluate / predict / report`` read."""
-        config = {**self.config_, "out": folder}
-        write_run(folder, config, self.processor, self.model, self.metrics_, self.history_)
+        write_run(folder, self.config_, self.processor, self.model, self.metrics_, self.history_)
 
     @classmethod
     def load(cls, folder: str, engine: str = "auto") -> "CTRClassifier":

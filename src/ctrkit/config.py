@@ -22,7 +22,7 @@ import yaml
 
 from .errors import CTRKitError
 from .train.device import check_device
-from .train.options import TrainConfig
+from .train.options import TrainConfig, option_problems
 
 
 class ConfigError(CTRKitError, ValueError):
@@ -144,6 +144,14 @@ def validate(config: Dict[str, Any]) -> None:
     _check("", {k: v for k, v in config.items()}, TOP_DEFAULTS)
     _check("data", config["data"], DATA_DEFAULTS)
     _check("train", config["train"], TRAIN_DEFAULTS)
+    problems = option_problems(config["train"])
+    if isinstance(config["model"].get("embedding_dim"), int) and config["model"]["embedding_dim"] < 1:
+        problems.append(f"model.embedding_dim: expected at least 1, got {config['model']['embedding_dim']}")
+    if config["pretrain"] is not None and isinstance(config["pretrain"].get("epochs"), int) \
+            and config["pretrain"]["epochs"] < 1:
+        problems.append(f"pretrain.epochs: expected at least 1, got {config['pretrain']['epochs']}")
+    if problems:
+        raise ConfigError("; ".join(problems))
     try:
         check_device(config["train"]["device"])
     except ValueError as exc:

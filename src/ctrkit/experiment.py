@@ -67,13 +67,19 @@ def check_resume(config: Dict[str, Any], folder: str) -> None:
         raise CTRKitError(f"nothing to resume: {path} does not exist")
     with open(path) as fh:
         before = _flat(yaml.safe_load(fh) or {})
-    now = _flat(yaml.safe_load(dump_config(config)))
+    now = _flat(yaml.safe_load(stored_config(config)))
     changed = sorted(k for k in set(before) | set(now)
-                     if before.get(k) != now.get(k) and k not in RESUMABLE_CHANGES)
+                     if before.get(k) != now.get(k) and k not in RESUMABLE_CHANGES and k != "out")
     if changed:
         details = "; ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
         raise ConfigError(f"--resume: the config differs from the one {folder} started with ({details}); "
                           f"only {', '.join(RESUMABLE_CHANGES)} may change, or train into a new --out")
+
+
+def stored_config(config: Dict[str, Any]) -> str:
+    """The YAML of a run's config.yaml: the config without ``out``, so that training from a copy of
+    it never writes into the run it came from (the folder itself says where the run is)."""
+    return dump_config({**config, "out": None})
 
 
 def _flat(config: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
@@ -125,7 +131,7 @@ def run_experiment(config: Dict[str, Any], resume: bool = False, prepared: Optio
         clear_run(out, overwrite)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "config.yaml"), "w") as fh:
-        fh.write(dump_config(config))
+        fh.write(stored_config(config))
     if prepared is None:
         prepared = prepare_data(config, os.path.join(out, "data"), reuse=resume)
     trainer = train_model(config, prepared, out, resume, callbacks)
@@ -192,7 +198,7 @@ def write_run(folder: str, config: Dict[str, Any], processor: Processor, model: 
     model.safetensors (the model's weights now), metrics.json and, when given, history.csv."""
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "config.yaml"), "w") as fh:
-        fh.write(dump_config(config))
+        fh.write(stored_config(config))
     processor.save(os.path.join(folder, "processor.json"))
     save_weights(os.path.join(folder, "model.safetensors"), model.state_dict())
     if history is not None:

@@ -50,6 +50,8 @@ class CTRModel(nn.Module):
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        if embedding_dim < 1:
+            raise ValueError(f"embedding_dim: expected at least 1, got {embedding_dim}")
         self.feature_map = feature_map
         self.embedding_dim, self.embedding_l2, self.net_l2 = embedding_dim, embedding_l2, net_l2
         self.sparse, self.init_std, self.task = sparse, init_std, task

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, List
 
 HIGHER_IS_BETTER = ("auc", "gauc", "accuracy", "precision", "recall", "f1")
 
@@ -36,6 +36,34 @@ class TrainConfig:
     group_field: str = ""                   # a categorical field (e.g. user): adds grouped AUC ('gauc')
     bf16: bool = False                      # bfloat16 autocast for the dense layers (training and prediction)
     device: str = "model"                   # model (where its parameters are: the CPU unless moved) | auto | cpu | cuda[:N]
+
+    def check(self) -> None:
+        """Raise ValueError naming every option out of its bounds (``BOUNDS``)."""
+        problems = option_problems(vars(self))
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def __post_init__(self) -> None:
+        self.check()
+
+
+# the bounds each numeric option must keep: (lowest, whether the lowest itself is allowed)
+BOUNDS = {"epochs": (1, True), "batch_size": (1, True), "eval_batch_size": (1, True), "lr": (0, False),
+          "embedding_lr": (0, True), "weight_decay": (0, True), "clip_norm": (0, True), "patience": (0, True),
+          "min_delta": (0, True), "lr_factor": (0, False), "lr_patience": (1, True), "eval_every_steps": (0, True),
+          "checkpoint_every_steps": (0, True), "threads": (0, True)}
+
+
+def option_problems(values: Dict[str, object], section: str = "train") -> List[str]:
+    """What is wrong with training options' values (empty when nothing): counts below 1, negative
+    or zero rates, and so on, each naming the key, what it must be and what it is."""
+    problems = []
+    for key, (low, inclusive) in BOUNDS.items():
+        value = values.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and (value < low or (value == low and not inclusive)):
+            need = f"at least {low}" if inclusive else f"more than {low}"
+            problems.append(f"{section}.{key}: expected {need}, got {value!r}")
+    return problems
 
 
 def monitor_value(metrics: Dict[str, float], monitor: str) -> float:

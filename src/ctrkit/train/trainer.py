@@ -97,6 +97,7 @@ class Trainer:
             if key not in valid:
                 raise TypeError(f"unknown training option {key!r}; valid: {', '.join(sorted(valid))}")
             setattr(self.config, key, value)
+        self.config.check()
         torch.set_num_threads(self.config.threads or cores())
         keep_freed_memory()
         self.out_dir = out_dir
