@@ -112,3 +112,13 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path):
     assert run.returncode == 2
     assert "bad.csv, line 3, column 'x': expected a number" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_folder_given_as_a_data_file_is_named(tmp_path):
+    from ctrkit.io import open_source
+
+    with pytest.raises(DataError, match=f"{tmp_path}: is a folder; expected a data file"):
+        open_source(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "ctrkit.cli", "schema", "--data", str(tmp_path), "--label", "y"],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "is a folder" in run.stderr and "Traceback" not in run.stderr

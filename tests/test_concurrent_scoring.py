@@ -94,3 +94,13 @@ def test_a_run_loads_without_its_pretrained_vectors_file(run_folder):
     table = run.model.embedding.own["item"].weight
     assert table.shape[1] == 6                           # the pretrained width, from the processor's state
     assert 0.5 < run.evaluate(str(run_folder / "score.csv"))["auc"] <= 1
+
+
+def test_predictions_go_to_csv_or_parquet_only(run_folder, tmp_path):
+    from ctrkit.errors import CTRKitError
+
+    run = load_run(str(run_folder / "run"))
+    with pytest.raises(CTRKitError, match="x.json: the output is written as CSV or Parquet"):
+        run.predict_file(str(run_folder / "score.csv"), str(tmp_path / "x.json"))
+    assert not (tmp_path / "x.json").exists()
+    assert run.predict_file(str(run_folder / "score.csv"), str(tmp_path / "x.parquet")) == 1200

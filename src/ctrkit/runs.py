@@ -27,6 +27,9 @@ from .models import CTRModel, build_model
 from .train.checkpoint import load_weights
 
 
+OUTPUT_FORMATS = (".csv", ".parquet", ".pq")
+
+
 @dataclass
 class Run:
     """A finished run: its config, processor and model (best weights, eval mode).
@@ -74,6 +77,9 @@ class Run:
         """Write ``output_path`` (CSV, or Parquet by extension): the input's columns plus
         ``probability`` (``prediction`` for regression), chunk by chunk, so memory stays bounded by
         the reader's chunk size. Returns the number of rows."""
+        if not output_path.endswith(OUTPUT_FORMATS):
+            raise CTRKitError(f"{output_path}: the output is written as CSV or Parquet; name it "
+                              f"{', '.join(OUTPUT_FORMATS)}")
         source = open_source(input_path, **read_options)
         column = output_name(self.model)
         parquet = output_path.endswith((".parquet", ".pq"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ...errors import DataError
 from .base import DEFAULT_BLOCK_BYTES, DEFAULT_CHUNK_ROWS, Chunk, Source
 from .libsvm import LibsvmSource
 from .mapped import MappedSource
@@ -25,6 +26,9 @@ def open_source(data: Any, **options: Any) -> Source:
     on_bad_rows = options.pop("on_bad_rows", "error")
     if isinstance(data, (str, os.PathLike)):
         path = os.fspath(data)
+        if os.path.isdir(path):
+            raise DataError("is a folder; expected a data file (CSV, TSV, Parquet or libsvm, optionally .gz or .bz2)",
+                            source=path)
         stem = path[:-3] if path.endswith(".gz") else path[:-4] if path.endswith(".bz2") else path
         ext = os.path.splitext(stem)[1].lower()
         if ext in (".parquet", ".pq"):
