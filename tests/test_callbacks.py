@@ -98,3 +98,18 @@ def test_a_resumed_epoch_starts_at_its_batch_without_gathering_the_others(prepar
     for a, b in zip(full[5:], tail):
         np.testing.assert_array_equal(a, b)
     assert len(list(loader)) == len(full)                      # the next epoch starts at batch 0 again
+
+
+def test_progress_prints_a_line_per_evaluation_without_a_terminal(tmp_path):
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "ctrkit.cli", "train", "--dataset", "synthetic", "--model", "lr",
+                          "--epochs", "3", "--out", str(tmp_path / "r"), "--set", "train.threads=1", "--set",
+                          "data.options={n_rows: 3000, n_numeric: 1, n_categorical: 4, vocab_max: 30, n_pairs: 1, "
+                          "n_triples: 0, n_first_order: 2}"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    lines = [line for line in run.stderr.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"], run.stderr
+    assert all("train loss" in line and "valid auc" in line and "samples/s" in line for line in lines)
+    assert "ETA" in lines[0] and "ETA" not in lines[-1]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
@@ -198,13 +199,24 @@ class Checkpoint(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch (shown on terminals only) with the running loss and rate, refreshed
-    every ``refresh_steps`` steps (the loss is read from the device only then)."""
+    """What a person watching sees: on a terminal, a tqdm bar per epoch with the running loss and
+    rate (refreshed every ``refresh_steps`` steps: the loss is read from the device only then); on
+    a terminal or not (logs, CI, ``nohup``), one line per evaluation on stderr with the train loss,
+    the validation metrics, samples/s and the time left to the last epoch."""
+
+    SHOWN = ("auc", "logloss", "mse")
 
     def __init__(self, refresh_steps: int = 20) -> None:
         self.refresh_steps = refresh_steps
         self._bar = None
         self._tick = 0.0
+        self._start = (0.0, 0)
+
+    def on_fit_start(self, trainer: "Trainer") -> None:
+        self._start = (time.perf_counter(), trainer.step)
+        if trainer.step:
+            self._write(f"resuming at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch} of "
+                        f"{trainer.batches_per_epoch}")
 
     def on_epoch_start(self, trainer: "Trainer") -> None:
         from tqdm import tqdm
@@ -215,13 +227,29 @@ class ProgressBar(Callback):
         self._tick = time.perf_counter()
 
     def on_step_end(self, trainer: "Trainer", batch: "Batch", loss: torch.Tensor) -> None:
-        if self._bar is None:
+        if self._bar is None or self._bar.disable:
             return
         self._bar.update(1)
         if trainer.step % self.refresh_steps == 0:
             totals = trainer.totals
             rate = totals.seen / (totals.seconds + time.perf_counter() - self._tick)
             self._bar.set_postfix(loss=f"{totals.mean_loss():.4f}", rate=f"{rate:,.0f}/s")
+
+    def on_evaluate(self, trainer: "Trainer", row: Dict[str, float]) -> None:
+        parts = [f"epoch {row['epoch']:g}/{trainer.config.epochs}", f"train loss {row['train_loss']:.4f}"]
+        parts += [f"valid {name} {row['valid_' + name]:.4f}" for name in self.SHOWN if "valid_" + name in row]
+        parts.append(f"{row['samples_per_second']:,.0f} samples/s")
+        started, first_step = self._start
+        done = trainer.step - first_step
+        left = trainer.config.epochs * trainer.batches_per_epoch - trainer.step
+        if done > 0 and left > 0:
+            parts.append(f"ETA {_duration((time.perf_counter() - started) / done * left)}")
+        self._write("  ".join(parts))
+
+    def _write(self, line: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(line, file=sys.stderr)
 
     def on_epoch_end(self, trainer: "Trainer") -> None:
         self._close()
@@ -233,6 +261,13 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _duration(seconds: float) -> str:
+    """``1h02m``, ``3m05s`` or ``42s``."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 class TensorBoard(Callback):
