@@ -32,10 +32,8 @@ class AutoInt(CTRModel):
         layer_norm: a layer norm in each layer.
         attention_dropout: dropout on the attention weights.
         use_wide: add the LR term to the logit.
-        dnn_units: an MLP over flatten(E) added to the logit (AutoInt+; none: AutoInt).
-        dnn_activation: its activation (one, or one per layer).
-        dnn_dropout: dropout after each hidden layer.
-        batch_norm: batch norm after each hidden Linear.
+        dnn_units: the hidden widths of an MLP over flatten(E) added to the logit (AutoInt+; none:
+            AutoInt); dnn_activation, dnn_dropout, batch_norm: its other options (``nn.MLP``).
         **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
 
     Shapes:

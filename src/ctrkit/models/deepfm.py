@@ -22,10 +22,8 @@ class DeepFM(CTRModel):
 
     Args:
         feature_map: the encoded fields (``Processor.feature_map()``).
-        dnn_units: the MLP's hidden widths.
-        dnn_activation: its activation (one, or one per layer).
-        dnn_dropout: dropout after each hidden layer.
-        batch_norm: batch norm after each hidden Linear.
+        dnn_units, dnn_activation, dnn_dropout, batch_norm: the MLP's hidden widths, activation,
+            dropout and batch norm (``nn.MLP``).
         **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
 
     Shapes:
