@@ -122,3 +122,23 @@ def test_a_folder_given_as_a_data_file_is_named(tmp_path):
     run = subprocess.run([sys.executable, "-m", "ctrkit.cli", "schema", "--data", str(tmp_path), "--label", "y"],
                          capture_output=True, text=True)
     assert run.returncode == 2 and "is a folder" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_skip_bad_rows_skips_bad_values_as_well_as_ragged_lines(tmp_path):
+    rows = ["y,a,x"] + [f"{i % 2},{'pq'[i % 2]},{i}" for i in range(40)]
+    rows[5] = "0,q,abc"                   # a value that is not a number
+    rows[9] = "1,p"                       # a line with a field missing
+    data = write_text(tmp_path / "rows.csv", "\n".join(rows) + "\n")
+    base = [sys.executable, "-m", "ctrkit.cli", "prepare", "--train", str(data), "--label", "y", "--categorical", "a",
+            "--numeric", "x"]
+    run = subprocess.run(base + ["--out", str(tmp_path / "strict")], capture_output=True, text=True)
+    assert run.returncode == 2 and "Traceback" not in run.stderr and "line" in run.stderr
+    run = subprocess.run(base + ["--out", str(tmp_path / "p"), "--skip-bad-rows"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    train = [line.split() for line in run.stdout.splitlines() if line.startswith("train ")][0]
+    assert train[1] == "38" and train[-1] == "2"             # 40 rows, 2 skipped: one of each kind
+    run = subprocess.run([sys.executable, "-m", "ctrkit.cli", "train", "--train", str(data), "--label", "y",
+                          "--categorical", "a", "--numeric", "x", "--model", "lr", "--epochs", "1", "--skip-bad-rows",
+                          "--set", "train.progress=false", "--out", str(tmp_path / "run")], capture_output=True,
+                         text=True)
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr

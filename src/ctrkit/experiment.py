@@ -49,7 +49,7 @@ def with_valid_split(raw: RawDataset, fraction: float, seed: int) -> RawDataset:
     table = raw.splits["train"].read_all()
     label = raw.schema.label if raw.schema.task == "binary" else None
     parts = split_table(table, {"train": 1 - fraction, "valid": fraction}, seed, name=raw.splits["train"].name,
-                        stratify=label)
+                        stratify=label, on_bad_rows=raw.splits["train"].on_bad_rows)
     raw.splits = {**parts, **{k: v for k, v in raw.splits.items() if k != "train"}}
     return raw
 

@@ -90,9 +90,10 @@ def fits_one_read(source: Source) -> bool:
 
 
 def split_table(table: pa.Table, fractions: Dict[str, float], seed: int, name: str,
-                stratify: Optional[str] = None) -> Dict[str, Source]:
+                stratify: Optional[str] = None, on_bad_rows: str = "error") -> Dict[str, Source]:
     """Split rows at random into named parts of the given fractions (the last takes the rest),
-    within each value of ``stratify`` if given, so each part keeps the label rate."""
+    within each value of ``stratify`` if given, so each part keeps the label rate; the parts keep
+    the bad-row policy ``on_bad_rows`` of the source the table was read from."""
     rng = np.random.default_rng(seed)
     groups = [np.arange(table.num_rows)]
     if stratify is not None:
@@ -106,7 +107,8 @@ def split_table(table: pa.Table, fractions: Dict[str, float], seed: int, name: s
             stop = len(rows) if i == len(fractions) - 1 else start + int(round(frac * len(rows)))
             parts[part].append(rows[start:stop])
             start = stop
-    return {part: TableSource(table.take(np.sort(np.concatenate(idx))), name=f"{name} ({part} part)")
+    return {part: TableSource(table.take(np.sort(np.concatenate(idx))), name=f"{name} ({part} part)",
+                              on_bad_rows=on_bad_rows)
             for part, idx in parts.items()}
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -35,6 +35,13 @@ from .spec import Schema
 from .state import FieldState, NumericState, TableState, state_from_dict, state_to_dict
 
 FORMAT = "ctrkit.processor/1"
+
+
+def _open(data: Any, on_bad_rows: Optional[str], read_options: Dict[str, Any]) -> Tuple[Source, str]:
+    """The source of ``data`` and its bad-row policy: ``on_bad_rows`` when given, else the source's
+    own (a reader opened with ``on_bad_rows='skip'`` has the processor skip bad values too)."""
+    source = open_source(data, **({"on_bad_rows": on_bad_rows} if on_bad_rows else {}), **read_options)
+    return source, on_bad_rows or source.on_bad_rows
 _COMPACT_EVERY = 8
 
 
@@ -67,18 +74,19 @@ class Processor:
     def fitted(self) -> bool:
         return bool(self.state)
 
-    def fit(self, data: Any, on_bad_rows: str = "error", **read_options: Any) -> "Processor":
-        """Learn vocabularies, scalers, bins and sequence lengths from the training rows."""
-        source = open_source(data, on_bad_rows=on_bad_rows, **read_options)
+    def fit(self, data: Any, on_bad_rows: Optional[str] = None, **read_options: Any) -> "Processor":
+        """Learn vocabularies, scalers, bins and sequence lengths from the training rows.
+        ``on_bad_rows``: ``error`` or ``skip`` (default: the source's own, else ``error``)."""
+        source, on_bad_rows = _open(data, on_bad_rows, read_options)
         check_columns(self.schema, source, require_label=False)
         self._learn(source, on_bad_rows, with_label=False, keep=False)
         return self
 
-    def fit_transform(self, data: Any, on_bad_rows: str = "error", **read_options: Any) -> EncodedArrays:
+    def fit_transform(self, data: Any, on_bad_rows: Optional[str] = None, **read_options: Any) -> EncodedArrays:
         """``fit`` on ``data`` and return it encoded, equal to ``fit(data).transform(data)`` but in one
         read: each chunk is parsed and dictionary-encoded once, and its codes become ids when the
         vocabularies are known. The label column is required."""
-        source = open_source(data, on_bad_rows=on_bad_rows, **read_options)
+        source, on_bad_rows = _open(data, on_bad_rows, read_options)
         with_label = check_columns(self.schema, source, require_label=True)
         counts, kept = self._learn(source, on_bad_rows, with_label, keep=True)
         owners = {self._owner(f.name): f for f in table_fields(self.schema)}
@@ -169,28 +177,28 @@ class Processor:
         return self.schema[name].share_embedding or name
 
     # ------------------------------------------------------------------ encoding
-    def transform(self, data: Any, on_bad_rows: str = "error", require_label: bool = True,
+    def transform(self, data: Any, on_bad_rows: Optional[str] = None, require_label: bool = True,
                   **read_options: Any) -> EncodedArrays:
         """Encode all rows of ``data`` into arrays in memory."""
-        source = open_source(data, on_bad_rows=on_bad_rows, **read_options)
+        source, on_bad_rows = _open(data, on_bad_rows, read_options)
         skipped = [0]
         blocks = [block for _, block in self._encoded(source, on_bad_rows, require_label, False, skipped)]
         return merged_blocks(blocks, source.name, source.skipped + skipped[0])
 
-    def transform_to(self, data: Any, folder: str, on_bad_rows: str = "error", require_label: bool = True,
+    def transform_to(self, data: Any, folder: str, on_bad_rows: Optional[str] = None, require_label: bool = True,
                      **read_options: Any) -> int:
         """Encode ``data`` chunk by chunk into a split folder (see ``ctrkit.io.store``); returns rows."""
-        source = open_source(data, on_bad_rows=on_bad_rows, **read_options)
+        source, on_bad_rows = _open(data, on_bad_rows, read_options)
         skipped = [0]
         blocks = (block for _, block in self._encoded(source, on_bad_rows, require_label, False, skipped))
         return write_split(folder, blocks, lambda: {"source": source.name, "fingerprint": self.fingerprint(),
                                                     "skipped": source.skipped + skipped[0]})
 
-    def iter_encoded(self, source: Source, on_bad_rows: str = "error", require_label: bool = True,
+    def iter_encoded(self, source: Source, on_bad_rows: Optional[str] = None, require_label: bool = True,
                      ignore_label: bool = False) -> Iterator[Tuple[Chunk, Dict[str, np.ndarray]]]:
         """Each chunk of ``source`` with its encoded block (rows align unless rows were skipped);
         ``ignore_label`` leaves any label column unread (prediction)."""
-        return self._encoded(source, on_bad_rows, require_label, ignore_label, [0])
+        return self._encoded(source, on_bad_rows or source.on_bad_rows, require_label, ignore_label, [0])
 
     def _encoded(self, source: Source, on_bad_rows: str, require_label: bool, ignore_label: bool,
                  skipped: List[int]) -> Iterator[Tuple[Chunk, Dict[str, np.ndarray]]]:

@@ -36,6 +36,7 @@ class Source:
 
     name: str = "<data>"
     skipped: int = 0
+    on_bad_rows: str = "error"   # 'skip': the processor also skips rows with bad values, and counts them
 
     @property
     def columns(self) -> List[str]:

@@ -18,6 +18,7 @@ class MappedSource(Source):
                  columns: Sequence[str], name: Optional[str] = None) -> None:
         self.source, self.fn, self._columns = source, fn, list(columns)
         self.name = name or source.name
+        self.on_bad_rows = source.on_bad_rows
 
     @property
     def columns(self) -> List[str]:

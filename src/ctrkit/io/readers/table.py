@@ -11,9 +11,11 @@ from .base import DEFAULT_CHUNK_ROWS, Chunk, Source
 class TableSource(Source):
     """An in-memory Arrow table, or a pandas / polars DataFrame converted to one."""
 
-    def __init__(self, data: Any, name: str = "<DataFrame>", chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+    def __init__(self, data: Any, name: str = "<DataFrame>", chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                 on_bad_rows: str = "error") -> None:
         self.table = to_arrow_table(data)
         self.name = name
+        self.on_bad_rows = on_bad_rows
         self.chunk_rows = chunk_rows
 
     @property
