@@ -39,6 +39,8 @@ DATA_DEFAULTS: Dict[str, Any] = {
     "valid_fraction": 0.1,    # held out of train (stratified) when no valid split is given
     "read": {},               # reader options: sep, header, column_names, on_bad_rows
 }
+# keys whose value is one mapping (set as a whole), not a section of keys
+VALUE_MAPPINGS = ("options", "read", "schema", "label_map")
 PRETRAIN_DEFAULTS: Dict[str, Any] = {"model": "fm", "epochs": 5, "freeze": False}
 TRAIN_DEFAULTS: Dict[str, Any] = {k: v for k, v in asdict(TrainConfig()).items() if k != "seed"}  # seed: top level
 TOP_DEFAULTS: Dict[str, Any] = {"seed": 0, "out": None, "data": DATA_DEFAULTS, "model": {"name": None},
@@ -104,8 +106,7 @@ def set_key(config: Dict[str, Any], dotted: str, value: Any, where: str = "--set
             merged = copy.deepcopy(PRETRAIN_DEFAULTS)
             merged.update(value)
             value = merged
-    if isinstance(node.get(last), dict) and isinstance(value, Mapping) and last not in ("options", "read", "schema",
-                                                                                            "label_map"):
+    if isinstance(node.get(last), dict) and isinstance(value, Mapping) and last not in VALUE_MAPPINGS:
         for k, v in value.items():
             set_key(config, f"{dotted}.{k}", v, where)
         return

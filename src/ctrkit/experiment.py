@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import yaml
 
-from .config import ConfigError, dump_config, model_kwargs, train_config
+from .config import VALUE_MAPPINGS, ConfigError, dump_config, model_kwargs, train_config
 from .datasets import PreparedDataset, RawDataset, load_dataset, prepare
 from .datasets.base import split_table
 from .datasets.files import files_dataset
@@ -85,7 +85,7 @@ def stored_config(config: Dict[str, Any]) -> str:
 def _flat(config: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for key, value in config.items():
-        if isinstance(value, dict) and value and key not in ("options", "read", "schema", "label_map"):
+        if isinstance(value, dict) and value and key not in VALUE_MAPPINGS:
             out.update(_flat(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 import numpy as np
+import pyarrow as pa
 
 from ..errors import DataError
 from ..io.store import EncodedArrays
@@ -27,7 +28,7 @@ class FieldCodes:
     sequence field with ``rows`` giving each token's row."""
 
     codes: np.ndarray
-    dictionary: "object"          # pa.Array of the distinct strings
+    dictionary: pa.Array          # the distinct strings
     rows: Optional[np.ndarray] = None
 
 

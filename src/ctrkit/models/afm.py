@@ -45,9 +45,10 @@ class AFM(CTRModel):
         self.pooling = AttentionalPooling(self.embedding_dim, attention_dim, weight_dropout)
         self.attention_dropout = nn.Dropout(attention_dropout)
         self.p = nn.Linear(self.embedding_dim, 1, bias=False)
+        self._row_bytes = self.products.row_bytes(self.embedding_dim)
 
     def _interaction(self, batch: Batch):
-        return in_row_chunks(self._pool, self.embed(self.embedding, batch), self.products.row_bytes(self.embedding_dim))
+        return in_row_chunks(self._pool, self.embed(self.embedding, batch), self._row_bytes)
 
     def _pool(self, e: torch.Tensor):
         pooled, weights = self.pooling(self.product_dropout(self.products(e)))

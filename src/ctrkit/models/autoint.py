@@ -55,6 +55,7 @@ class AutoInt(CTRModel):
                                                  attention_dropout))
             width = layers[-1].output_dim
         self.attention = nn.ModuleList(layers)
+        self._row_bytes = max((layer.row_bytes(self.embedding.num_fields) for layer in layers), default=0)
         self.output = nn.Linear(self.embedding.num_fields * width, 1)
         self.linear = self.linear_term() if use_wide else None
         self.dnn = (MLP(self.embedding.num_fields * self.embedding_dim, dnn_units, dnn_activation, dnn_dropout,
@@ -69,8 +70,7 @@ class AutoInt(CTRModel):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         e = self.embed(self.embedding, batch)
-        row_bytes = max((layer.row_bytes(self.embedding.num_fields) for layer in self.attention), default=0)
-        h = in_row_chunks(lambda x: self._attend(x, keep_weights=False)[0], e, row_bytes,
+        h = in_row_chunks(lambda x: self._attend(x, keep_weights=False)[0], e, self._row_bytes,
                           keep_autocast=True)   # bf16 attention pays on CPUs with bf16 (docs/performance.md)
         logit = self.output(h.flatten(1)).squeeze(-1)
         if self.dnn is not None:

@@ -52,9 +52,10 @@ class FiGNN(CTRModel):
                           if use_self_attention else None)
         self.graph = FieldGraph(f, d, gnn_layers, reuse_graph_layer, use_gru, use_residual)
         self.scoring = AttentionalScoring(f, d, node_weights=node_weights)
+        self._row_bytes = self.graph.row_bytes()
 
     def _run(self, batch: Batch):
-        return in_row_chunks(self._graph, self.embed(self.embedding, batch), self.graph.row_bytes())
+        return in_row_chunks(self._graph, self.embed(self.embedding, batch), self._row_bytes)
 
     def _graph(self, h0: torch.Tensor):
         if self.attention is not None:
