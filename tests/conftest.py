@@ -2,6 +2,7 @@
 processors and models over a few synthetic fields."""
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
@@ -30,6 +31,44 @@ def write_text(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+# -------------------------------------------------------- built-in datasets' layouts, tiny
+def write_ml100k(folder: Path) -> Path:
+    """An ml-100k folder: u.data, u.user, u.genre, u.item (20 ratings of 3 users on 3 movies)."""
+    ratings = [(1, 10, 5), (1, 20, 2), (2, 10, 4), (2, 30, 3), (3, 20, 1)] * 4
+    write_text(folder / "u.data", "".join(f"{u}\t{i}\t{r}\t{881250949 + k}\n" for k, (u, i, r) in enumerate(ratings)))
+    write_text(folder / "u.user", "1|24|M|technician|85711\n2|53|F|other|94043\n3|23|M|writer|32067\n")
+    write_text(folder / "u.genre", "unknown|0\nAction|1\nComedy|2\n\n")
+    write_text(folder / "u.item", "10|A (1995)|01-Jan-1995||http://x|0|1|1\n20|B (1995)|01-Jan-1995||http://y|0|0|1\n"
+                                  "30|C (1995)|01-Jan-1995||http://z|1|0|0\n")
+    return folder
+
+
+def criteo_line(label: int, i: int) -> str:
+    """A line of Criteo's TSV: label, 13 counts (one empty), 26 hashed categories (one empty)."""
+    nums = [str(i), "", "-1"] + [str(k) for k in range(10)]
+    cats = ["68fd1e64" if i % 2 else "05db9164", ""] + [f"{k:08x}" for k in range(24)]
+    return "\t".join([str(label)] + nums + cats) + "\n"
+
+
+AVAZU_HEADER = "id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,app_category," \
+               "device_id,device_ip,device_model,device_type,device_conn_type,C14,C15,C16,C17,C18,C19,C20,C21\n"
+
+
+def avazu_line(i: int, hour: str = "14102100") -> str:
+    return f"{10**19 + i},{i % 2},{hour},1005,0,1fbe01fe,f3845767,28905ebd,ecad2386,7801e8d9,07d7df22," \
+           f"a99f214a,ddd2926e,44956a24,1,2,15706,320,50,1722,0,35,-1,79\n"
+
+
+def write_frappe(folder: Path, parts=("train", "validation", "test"), rows: int = 30) -> Path:
+    """Frappe libFM files (gzipped), labels 1/-1, 10 one-hot fields."""
+    lines = ["{} {}:1 {}:1 5039:1 5046:1 5053:1 5055:1 5058:1 5060:1 5069:1 5149:1\r\n".format(
+        1 if i % 3 == 0 else -1, i % 5, 957 + i % 7) for i in range(rows)]
+    folder.mkdir(parents=True, exist_ok=True)
+    for part in parts:
+        (folder / f"frappe.{part}.libfm.gz").write_bytes(gzip.compress("".join(lines).encode()))
+    return folder
 
 
 SMALL = {"dnn_units": (16, 8)}

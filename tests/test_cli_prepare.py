@@ -65,4 +65,4 @@ def test_datasets_lists_builtins():
 
 def test_dataset_needing_files_says_so(tmp_path):
     run = ctrkit("prepare", "--dataset", "criteo", "--out", tmp_path / "o", check=False)
-    assert run.returncode == 2 and "needs --path" in run.stderr
+    assert run.returncode == 2 and "needs your copy of its files: --train FILE" in run.stderr

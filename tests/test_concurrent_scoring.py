@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 import pytest
 
 from ctrkit.runs import load_run
@@ -34,7 +35,7 @@ def run_folder(tmp_path_factory):
     bad = _rows(1200, 3)
     price = [None if v is None else str(v) for v in bad.column("price").to_pylist()]
     for row in (5, 600, 1100):                                # three rows a reader must skip and count
-        price[row] = "n/a"
+        price[row] = "12 eur"
     pa_csv.write_csv(bad.set_column(2, "price", pa.array(price, pa.string())), folder / "bad.csv")
     vectors = folder / "item_vectors.npy"
     np.save(vectors, np.random.default_rng(2).normal(size=(30, 6)).astype(np.float32))
@@ -96,11 +97,22 @@ def test_a_run_loads_without_its_pretrained_vectors_file(run_folder):
     assert 0.5 < run.evaluate(str(run_folder / "score.csv"))["auc"] <= 1
 
 
-def test_predictions_go_to_csv_or_parquet_only(run_folder, tmp_path):
+def test_predictions_go_to_csv_parquet_or_json_lines(run_folder, tmp_path):
+    import json
+
     from ctrkit.errors import CTRKitError
 
     run = load_run(str(run_folder / "run"))
-    with pytest.raises(CTRKitError, match="x.json: the output is written as CSV or Parquet"):
-        run.predict_file(str(run_folder / "score.csv"), str(tmp_path / "x.json"))
-    assert not (tmp_path / "x.json").exists()
+    with pytest.raises(CTRKitError, match="x.txt: cannot tell the output format from '.txt'"):
+        run.predict_file(str(run_folder / "score.csv"), str(tmp_path / "x.txt"))
+    assert not (tmp_path / "x.txt").exists()
     assert run.predict_file(str(run_folder / "score.csv"), str(tmp_path / "x.parquet")) == 1200
+    assert run.predict_file(str(run_folder / "score.csv"), str(tmp_path / "x.json")) == 1200
+    assert run.predict_file(str(run_folder / "score.csv"), str(tmp_path / "x.csv")) == 1200
+    rows = [json.loads(line) for line in (tmp_path / "x.json").read_text().splitlines()]
+    parquet = pq.read_table(tmp_path / "x.parquet")
+    assert len(rows) == 1200 and [r["probability"] for r in rows] == parquet.column("probability").to_pylist()
+    csv_back = pa_csv.read_csv(tmp_path / "x.csv", convert_options=pa_csv.ConvertOptions(strings_can_be_null=True,
+        column_types={n: pa.string() for n in parquet.column_names if n != "probability"}))
+    assert csv_back.column("probability").to_pylist() == parquet.column("probability").to_pylist()
+    assert csv_back.drop(["probability"]).to_pylist() == parquet.drop(["probability"]).to_pylist()   # text kept

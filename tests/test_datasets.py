@@ -5,8 +5,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from conftest import shared_data, write_text
+from conftest import AVAZU_HEADER, avazu_line, criteo_line, shared_data, write_frappe, write_ml100k, write_text
 from ctrkit.datasets import DATASETS, load_dataset, prepare
+from ctrkit.errors import CTRKitError
 from ctrkit.datasets import adult, avazu, criteo, frappe, movielens, synthetic
 
 
@@ -72,15 +73,6 @@ def test_adult_real_copy_matches_bundled():
 
 
 # ---------------------------------------------------------------- movielens
-def write_ml100k(folder):
-    ratings = [(1, 10, 5), (1, 20, 2), (2, 10, 4), (2, 30, 3), (3, 20, 1)] * 4
-    write_text(folder / "u.data", "".join(f"{u}\t{i}\t{r}\t{881250949 + k}\n" for k, (u, i, r) in enumerate(ratings)))
-    write_text(folder / "u.user", "1|24|M|technician|85711\n2|53|F|other|94043\n3|23|M|writer|32067\n")
-    write_text(folder / "u.genre", "unknown|0\nAction|1\nComedy|2\n\n")
-    write_text(folder / "u.item", "10|A (1995)|01-Jan-1995||http://x|0|1|1\n20|B (1995)|01-Jan-1995||http://y|0|0|1\n"
-                                  "30|C (1995)|01-Jan-1995||http://z|1|0|0\n")
-
-
 def test_movielens_100k_fixture(tmp_path):
     write_ml100k(tmp_path)
     raw = movielens.load(str(tmp_path))
@@ -121,12 +113,6 @@ def test_movielens_real(name, rows):
 
 
 # ---------------------------------------------------------------- criteo
-def criteo_line(label, i):
-    nums = [str(i), "", "-1"] + [str(k) for k in range(10)]
-    cats = ["68fd1e64" if i % 2 else "05db9164", ""] + [f"{k:08x}" for k in range(24)]
-    return "\t".join([str(label)] + nums + cats) + "\n"
-
-
 def test_criteo_tsv_fixture(tmp_path):
     path = write_text(tmp_path / "train.txt", "".join(criteo_line(i % 2, i) for i in range(30)))
     prepared = prepare(criteo.load(str(path)))
@@ -156,14 +142,6 @@ def test_criteo_real():
 
 
 # ---------------------------------------------------------------- avazu
-AVAZU_HEADER = ",".join(avazu.COLUMNS) + "\n"
-
-
-def avazu_line(i, hour="14102100"):
-    return f"{10**19 + i},{i % 2},{hour},1005,0,1fbe01fe,f3845767,28905ebd,ecad2386,7801e8d9,07d7df22," \
-           f"a99f214a,ddd2926e,44956a24,1,2,15706,320,50,1722,0,35,-1,79\n"
-
-
 def test_avazu_fixture_with_and_without_header(tmp_path):
     train = write_text(tmp_path / "train.csv", AVAZU_HEADER + "".join(avazu_line(i) for i in range(10)))
     valid = write_text(tmp_path / "dev.csv", avazu_line(1, "14102523"))
@@ -186,10 +164,7 @@ def test_avazu_real():
 
 # ---------------------------------------------------------------- frappe
 def test_frappe_fixture(tmp_path):
-    lines = ["{} {}:1 {}:1 5039:1 5046:1 5053:1 5055:1 5058:1 5060:1 5069:1 5149:1\r\n".format(
-        1 if i % 3 == 0 else -1, i % 5, 957 + i % 7) for i in range(30)]
-    for part in ("validation", "test"):
-        (tmp_path / f"frappe.{part}.libfm.gz").write_bytes(gzip.compress("".join(lines).encode()))
+    write_frappe(tmp_path, ("validation", "test"))
     prepared = prepare(frappe.load(str(tmp_path)))
     assert rows_of(prepared) == {"train": 24, "valid": 6, "test": 30}
     assert prepared.splits["test"].label.sum() == 10
@@ -245,5 +220,5 @@ def test_synthetic_csv_round_trip(tmp_path):
 
 def test_registry_lists_every_dataset():
     assert set(DATASETS) == {"adult", "synthetic", "movielens", "criteo", "avazu", "frappe"}
-    with pytest.raises(KeyError, match="unknown dataset 'nope'"):
+    with pytest.raises(CTRKitError, match="unknown dataset 'nope'"):
         load_dataset("nope")

@@ -21,3 +21,28 @@ def test_exclude_and_typed_tables():
     table = pa.table({"id": [1, 2, 3], "x": [0.5, 1.5, 2.5], "c": ["a", "b", "a"], "y": [0, 1, 0]})
     schema = infer_schema(table, label="y", exclude=["id"])
     assert [(f.name, f.type) for f in schema.fields] == [("x", "numeric"), ("c", "categorical")]
+
+
+def test_integer_codes_are_categorical_and_counts_numeric(tmp_path):
+    """Avazu's integer-coded fields (C1, banner_pos, device_type, C14..) and hashed ids are codes,
+    not quantities; Criteo-style counts (I1) and ages stay numeric; missing spellings do not make
+    a numeric column text."""
+    rows = ["C1,C14,banner_pos,device_type,site_hash,I1,age,price,click"]
+    for i in range(60):
+        price = ("NA", " null ", "-", "n/a")[i % 4] if i % 5 == 0 else f"{i * 1.5}"
+        rows.append(f"{1005 + i % 3},{15706 + i * 7},{i % 3},{i % 4},{2**40 + i},{i * 3},{18 + i},{price},{i % 2}")
+    schema = infer_schema(str(write_text(tmp_path / "a.csv", "\n".join(rows) + "\n")), label="click")
+    types = {f.name: f.type for f in schema.fields}
+    assert types == {"C1": "categorical", "C14": "categorical", "banner_pos": "categorical",
+                     "device_type": "categorical", "site_hash": "categorical", "I1": "numeric", "age": "numeric",
+                     "price": "numeric"}
+
+
+def test_list_columns_are_sequences(tmp_path):
+    import pyarrow.parquet as pq
+
+    table = pa.table({"tags": pa.array([["a", "b"], [], None, ["c"]] * 5, pa.list_(pa.string())),
+                      "ids": pa.array([[1, 2], [3], [], None] * 5, pa.list_(pa.int64())), "y": [0, 1] * 10})
+    pq.write_table(table, tmp_path / "t.parquet")
+    schema = infer_schema(str(tmp_path / "t.parquet"), label="y")
+    assert [(f.name, f.type) for f in schema.fields] == [("tags", "sequence"), ("ids", "sequence")]

@@ -150,3 +150,51 @@ def test_bad_value_in_a_later_chunk_names_its_line(tmp_path):
     schema = Schema.from_dict({"label": "y", "fields": [{"name": "x", "type": "numeric"}]})
     with pytest.raises(DataError, match=r"line 12.*column 'x'|column 'x'.*line 12"):
         Processor(schema).fit(open_source(path, chunk_rows=4, block_bytes=16))
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbfc,x,y\na,1.5,0\nb,,1\na,3,1\n")
+    assert read(open_source(str(path))) == expected_table()
+    path.write_bytes(b"\xef\xbb\xbfa,1.5,0\nb,,1\na,3,1\n")
+    assert read(open_source(str(path), header=False, column_names=["c", "x", "y"])) == expected_table()
+
+
+def test_other_encodings_are_read_when_named_and_named_when_not(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("c,x,y\na,1.5,0\ncaf\u00e9,,1\na,3,1\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin.csv, line 3: not valid utf-8 text \(byte 0xe9 at character 4\); "
+                                        r"give the file's encoding, e.g. --encoding latin-1"):
+        read(open_source(str(path)))
+    assert read(open_source(str(path), encoding="latin-1"))["c"] == ["a", "caf\u00e9", "a"]
+    with pytest.raises(DataError, match="unknown text encoding 'klingon'"):
+        open_source(str(path), encoding="klingon")
+
+
+def test_missing_value_spellings_in_numeric_fields(tmp_path):
+    """NA, NaN, null, n/a, '-' (with blanks around) are missing by default; ``missing_values`` in
+    the schema replaces the set; anything else is still a bad value."""
+    values = ["1", " NA ", "NaN", "null", "n/a", "-", "2", " 3 "]
+    path = write_text(tmp_path / "na.csv", "x,y\n" + "".join(f"{v},{i % 2}\n" for i, v in enumerate(values)))
+    schema = Schema.from_dict({"label": "y", "fields": [{"name": "x", "type": "numeric", "scaler": "none"}]})
+    encoded = Processor(schema).fit_transform(str(path))
+    assert encoded.num[:, 0].tolist() == [1, 0, 0, 0, 0, 0, 2, 3]          # missing filled with 0
+    strict = Schema.from_dict({"label": "y", "missing_values": ["NA"],
+                               "fields": [{"name": "x", "type": "numeric", "scaler": "none"}]})
+    assert strict.to_dict()["missing_values"] == ["NA"]
+    with pytest.raises(DataError, match=r"na.csv, line 4, column 'x': expected a number \(field 'x'\), got 'NaN'"):
+        Processor(strict).fit_transform(str(path))
+
+
+def test_list_columns_encode_like_separated_text(tmp_path):
+    """A Parquet list<string> (or list<int>) column is a sequence field: the same ids as the same
+    tokens written 'a|b' in a CSV."""
+    lists = [["a", "b"], ["c"], [], None, ["a", "c", "d"]] * 4
+    pq.write_table(pa.table({"tags": pa.array(lists, pa.list_(pa.string())), "y": [0, 1] * 10}),
+                   tmp_path / "l.parquet")
+    text = ["|".join(v) if v else "" for v in lists]
+    pq.write_table(pa.table({"tags": text, "y": [0, 1] * 10}), tmp_path / "t.parquet")
+    schema = Schema.from_dict({"label": "y", "fields": [{"name": "tags", "type": "sequence"}]})
+    a = Processor(schema).fit_transform(str(tmp_path / "l.parquet"))
+    b = Processor(schema).fit_transform(str(tmp_path / "t.parquet"))
+    assert a.seq.shape == (20, 1, 3) and (a.seq == b.seq).all() and (a.seq[0, 0, :2] > 0).all()

@@ -15,6 +15,7 @@ Every key can be overridden with ``--set section.key=value`` (value parsed as YA
 from __future__ import annotations
 
 import copy
+import sys
 from dataclasses import asdict
 from typing import Any, Dict, Mapping, Optional, Sequence
 
@@ -36,8 +37,9 @@ DATA_DEFAULTS: Dict[str, Any] = {
     "label": None, "label_map": None,
     "categorical": [], "numeric": [], "sequence": [],   # sequence entries NAME or NAME:SEP
     "schema": None,           # a schema (mapping) or the path of a YAML schema file
+    "prepared": None,         # a folder written by `ctrkit prepare` (instead of dataset or files)
     "valid_fraction": 0.1,    # held out of train (stratified) when no valid split is given
-    "read": {},               # reader options: sep, header, column_names, on_bad_rows
+    "read": {},               # reader options: sep, encoding, header, column_names, on_bad_rows
 }
 # keys whose value is one mapping (set as a whole), not a section of keys
 VALUE_MAPPINGS = ("options", "read", "schema", "label_map")
@@ -60,6 +62,7 @@ def load_config(path: Optional[str] = None, overrides: Sequence[str] = (), **fla
         if not isinstance(loaded, Mapping):
             raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
         _merge(config, loaded, path)
+    template = dict(config["model"])
     for key, value in flags.items():
         if value is not None:
             set_key(config, key, value)
@@ -68,8 +71,29 @@ def load_config(path: Optional[str] = None, overrides: Sequence[str] = (), **fla
         if not sep:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         set_key(config, key.strip(), _yaml(text, f"--set {item}"))
+    _drop_other_models_options(config["model"], template)
     validate(config)
     return config
+
+
+def _drop_other_models_options(model: Dict[str, Any], template: Dict[str, Any]) -> None:
+    """Model options set to null are removed (the model's default applies); when the model was
+    switched away from the config file's (``--model fignn`` on a DeepFM template), the file's
+    options that the new model does not take are dropped, each with a note on stderr."""
+    from .models.base import MODELS, model_options
+
+    for key in [k for k, v in model.items() if v is None and k != "name"]:
+        del model[key]
+    old, new = template.get("name"), model.get("name")
+    if old == new or new not in MODELS:
+        return
+    options = model_options(new)
+    dropped = [k for k in template if k != "name" and k in model and k not in options]
+    for key in dropped:
+        del model[key]
+    if dropped:
+        print(f"note: model {new!r} does not take {', '.join(f'model.{k}' for k in dropped)} "
+              f"(options of the config's {old!r}): dropped", file=sys.stderr)
 
 
 def _yaml(stream: Any, where: str) -> Any:
@@ -173,8 +197,12 @@ def validate(config: Dict[str, Any]) -> None:
             raise ConfigError(f"unknown key model.{key} for model {name!r}; valid keys: {', '.join(sorted(options))}")
         _check_type(f"model.{key}", value, options[key])
     data = config["data"]
-    if not data["dataset"] and not data["train"]:
-        raise ConfigError("data: give data.dataset (a built-in dataset) or data.train (a file)")
+    given = [k for k in ("dataset", "prepared") if data[k]] + (["train"] if data["train"] and not data["dataset"] else [])
+    if not given:
+        raise ConfigError("data: give data.dataset (a built-in dataset), data.train (a file) or data.prepared "
+                          "(a folder written by `ctrkit prepare`)")
+    if len(given) > 1:
+        raise ConfigError(f"data: give one of data.dataset, data.train or data.prepared, not {' and '.join(given)}")
     if config["pretrain"] is not None and name != "fnn":
         raise ConfigError(f"pretrain applies to model fnn (the two-stage FNN), not {name!r}")
 

@@ -34,7 +34,8 @@ def raw_dataset(config: Dict[str, Any]) -> RawDataset:
     """The raw splits and schema that ``config['data']`` describes (holding out valid if needed)."""
     data, seed = config["data"], config["seed"]
     if data["dataset"]:
-        raw = load_dataset(data["dataset"], seed=seed, **data["options"])
+        files = {k: data[k] for k in ("train", "valid", "test") if data[k]}
+        raw = load_dataset(data["dataset"], **{"seed": seed, **files, **data["options"]})
     else:
         raw = files_dataset(data)
         print(raw.schema.describe())
@@ -55,7 +56,8 @@ def with_valid_split(raw: RawDataset, fraction: float, seed: int) -> RawDataset:
 
 
 def run_dir(config: Dict[str, Any]) -> str:
-    name = config["data"]["dataset"] or "custom"
+    data = config["data"]
+    name = data["dataset"] or (os.path.basename(os.path.normpath(data["prepared"])) if data["prepared"] else "custom")
     return config["out"] or os.path.join("runs", f"{name}_{config['model']['name']}")
 
 
@@ -129,12 +131,20 @@ def run_experiment(config: Dict[str, Any], resume: bool = False, prepared: Optio
         check_resume(config, out)
     else:
         clear_run(out, overwrite)
+    created = not os.path.isdir(out)
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "config.yaml"), "w") as fh:
-        fh.write(stored_config(config))
-    if prepared is None:
-        prepared = prepare_data(config, os.path.join(out, "data"), reuse=resume)
-    trainer = train_model(config, prepared, out, resume, callbacks)
+    try:
+        with open(os.path.join(out, "config.yaml"), "w") as fh:
+            fh.write(stored_config(config))
+        if prepared is None:
+            prepared = prepare_data(config, os.path.join(out, "data"), reuse=resume)
+        trainer = train_model(config, prepared, out, resume, callbacks)
+    except BaseException:
+        if not resume and not os.path.exists(os.path.join(out, "checkpoint")):
+            clear_run(out, overwrite=True)   # nothing to resume: leave no half-made run behind
+            if created and not os.listdir(out):
+                os.rmdir(out)
+        raise
     metrics = split_metrics(config, trainer, prepared.splits)
     write_run(out, config, prepared.processor, trainer.model, metrics)
     return metrics
@@ -143,6 +153,8 @@ def run_experiment(config: Dict[str, Any], resume: bool = False, prepared: Optio
 def prepare_data(config: Dict[str, Any], folder: Optional[str] = None, reuse: bool = False) -> PreparedDataset:
     """The config's data, encoded into ``folder`` (memory-mapped; in memory without a folder);
     ``reuse`` loads what an earlier run prepared there."""
+    if config["data"]["prepared"]:
+        return PreparedDataset.load(config["data"]["prepared"])
     if reuse and folder is not None and os.path.exists(os.path.join(folder, "processor.json")):
         return PreparedDataset.load(folder)
     return prepare(raw_dataset(config), folder, seed=config["seed"])

@@ -7,27 +7,25 @@ weights, not from the file they first came from.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 import yaml
 
 from .config import model_kwargs
 from .errors import CTRKitError
+from .datasets import DATASETS
 from .features.processor import Processor
 from .inference import Predictor, evaluate, output_name
-from .io.readers import open_source
+from .io.readers import Source, open_source
 from .io.store import EncodedArrays, read_split
+from .io.writers import TableWriter, output_format
 from .models import CTRModel, build_model
 from .train.checkpoint import load_weights
-
-
-OUTPUT_FORMATS = (".csv", ".parquet", ".pq")
 
 
 @dataclass
@@ -67,32 +65,52 @@ class Run:
         if label_map is not None:
             processor = Processor.load_dict({**processor.to_dict(), "schema": {**processor.schema.to_dict(),
                                                                                  "label_map": label_map}})
-        return evaluate(self.model, processor.transform(data, **read_options), bf16=self.bf16)
+        return evaluate(self.model, processor.transform(self.open_data(data, **read_options)), bf16=self.bf16)
+
+    def open_data(self, data: Any, **read_options: Any) -> Source:
+        """``data`` as a source, read as the run's training data was unless ``read_options`` say
+        otherwise: in a built-in dataset's own layout (Frappe's libFM, Criteo's TSV, ...), or with
+        the separator, header and column names the run was trained with."""
+        if not isinstance(data, (str, os.PathLike)):
+            return open_source(data, **read_options)
+        dataset, read = self.data_format()
+        entry = DATASETS.get(dataset) if dataset else None
+        if entry is not None and entry.open_file is not None and set(read_options) <= {"on_bad_rows"}:
+            return entry.open_file(os.fspath(data), **read_options)
+        return open_source(data, **{**read, **read_options})
+
+    def data_format(self) -> Tuple[Optional[str], Dict[str, Any]]:
+        """The built-in dataset the run was trained on (None for your own files) and the reader
+        options its files were read with."""
+        data = self.config.get("data", {})
+        if data.get("prepared"):
+            info_path = os.path.join(data["prepared"], "dataset.json")
+            info = {}
+            if os.path.exists(info_path):
+                with open(info_path) as fh:
+                    info = json.load(fh)
+            return info.get("name"), dict(info.get("read") or {})
+        read = {k: v for k, v in (data.get("read") or {}).items() if k != "on_bad_rows"}
+        return data.get("dataset"), read
 
     def predict(self, data: EncodedArrays) -> np.ndarray:
         """Probabilities (or regression predictions) for encoded rows, float64 [N], by ``engine``."""
         return self.predictor(data)
 
     def predict_file(self, input_path: str, output_path: str, **read_options: Any) -> int:
-        """Write ``output_path`` (CSV, or Parquet by extension): the input's columns plus
-        ``probability`` (``prediction`` for regression), chunk by chunk, so memory stays bounded by
+        """Write ``output_path`` (CSV, Parquet or JSON lines, by its extension): the input's columns
+        plus ``probability`` (``prediction`` for regression), chunk by chunk, so memory stays bounded by
         the reader's chunk size. Returns the number of rows."""
-        if not output_path.endswith(OUTPUT_FORMATS):
-            raise CTRKitError(f"{output_path}: the output is written as CSV or Parquet; name it "
-                              f"{', '.join(OUTPUT_FORMATS)}")
-        source = open_source(input_path, **read_options)
+        output_format(output_path)
+        source = self.open_data(input_path, **read_options)
         column = output_name(self.model)
-        parquet = output_path.endswith((".parquet", ".pq"))
-        os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
         writer, rows = None, 0
         try:
             for chunk, block in self.processor.iter_encoded(source, ignore_label=True):
                 p = self.predict(EncodedArrays(block["cat"], block["num"], block["seq"], None))
                 table = pa.Table.from_batches([chunk.batch]).append_column(column, pa.array(p.astype(np.float64)))
-                if writer is None:
-                    writer = (pq.ParquetWriter(output_path, table.schema) if parquet
-                              else pa_csv.CSVWriter(output_path, table.schema))
-                writer.write_table(table)
+                writer = writer or TableWriter(output_path)
+                writer.write(table)
                 rows += table.num_rows
         finally:
             if writer is not None:

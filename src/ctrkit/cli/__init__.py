@@ -11,7 +11,7 @@ from ..datasets import DATASETS
 from ..errors import CTRKitError
 from ..inference import ENGINES
 from .data import cmd_datasets, cmd_prepare, cmd_schema
-from .options import add_read_flags
+from .options import add_data_flags, add_read_flags
 from .runs import cmd_evaluate, cmd_export, cmd_models, cmd_predict, cmd_report, cmd_train
 
 
@@ -23,14 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", choices=sorted(DATASETS), help="a built-in dataset")
     p.add_argument("--path", help="folder or file of a built-in dataset that is not bundled")
     p.add_argument("--rows", type=int, default=100_000, help="rows for --dataset synthetic")
-    p.add_argument("--train", help="training file (CSV/TSV/Parquet/libsvm)")
-    p.add_argument("--valid", help="validation file")
-    p.add_argument("--test", help="test file")
-    p.add_argument("--label", help="label column")
-    p.add_argument("--categorical", help="categorical columns, comma-separated")
-    p.add_argument("--numeric", help="numeric columns, comma-separated")
-    p.add_argument("--sequence", help="sequence columns NAME[:SEP], comma-separated")
-    p.add_argument("--schema", help="a YAML schema file (instead of the column flags)")
+    add_data_flags(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder")
     add_read_flags(p)
@@ -42,19 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_read_flags(p)
     p.set_defaults(func=cmd_schema)
 
-    p = sub.add_parser("train", help="train a model (from a config, a built-in dataset or your files)")
+    p = sub.add_parser("train", help="train a model (from a config, a built-in dataset, your files or a prepared folder)")
     p.add_argument("--config", help="experiment YAML (see configs/)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any config key, e.g. train.lr=0.01")
-    p.add_argument("--dataset", choices=sorted(DATASETS))
-    p.add_argument("--path", help="files of a built-in dataset that is not bundled")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override any config key, e.g. train.lr=0.01 (KEY=null removes a model option)")
+    p.add_argument("--dataset", choices=sorted(DATASETS), help="a built-in dataset (ctrkit datasets: what each takes)")
+    p.add_argument("--path", help="file or folder of a built-in dataset that is not bundled")
+    p.add_argument("--data", help="a folder written by `ctrkit prepare` (its processor and encoded splits)")
     p.add_argument("--model", help="model name (ctrkit models)")
-    p.add_argument("--train")
-    p.add_argument("--valid")
-    p.add_argument("--test")
-    p.add_argument("--label")
-    p.add_argument("--categorical")
-    p.add_argument("--numeric")
-    p.add_argument("--sequence", help="NAME[:SEP], comma-separated")
+    add_data_flags(p)
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--embedding-dim", type=int)
@@ -66,9 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out (without it, a run there is "
                                                             "kept and training stops with an error)")
-    p.add_argument("--sep")
-    p.add_argument("--skip-bad-rows", action="store_true")
-    p.add_argument("--label-map")
+    add_read_flags(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="metrics of a finished run on labelled data")

@@ -8,7 +8,7 @@ from typing import Any, Dict
 
 import yaml
 
-from ..datasets import DATASETS, RawDataset, load_dataset, prepare
+from ..datasets import RawDataset, dataset_help, load_dataset, prepare
 from ..datasets.files import files_dataset
 from ..errors import CTRKitError
 from ..features.infer import infer_schema
@@ -25,18 +25,9 @@ def _user_dataset(args: argparse.Namespace) -> RawDataset:
 def cmd_prepare(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.dataset:
-        entry = DATASETS[args.dataset]
-        options: Dict[str, Any] = {"seed": args.seed}
-        if args.dataset == "synthetic":
-            options["n_rows"] = args.rows
-        if entry.path_option:
-            path = args.path or args.train
-            if not path:
-                raise CTRKitError(f"dataset {args.dataset!r} needs --path pointing at your copy of its files")
-            options[entry.path_option] = path
-            if entry.path_option == "train":
-                options.update(valid=args.valid, test=args.test)
-        raw = load_dataset(args.dataset, **options)
+        options: Dict[str, Any] = {"n_rows": args.rows} if args.dataset == "synthetic" else {}
+        raw = load_dataset(args.dataset, path=args.path, train=args.train, valid=args.valid, test=args.test,
+                           seed=args.seed, **options)
     else:
         if not args.train:
             raise CTRKitError("give --dataset NAME or --train PATH")
@@ -62,8 +53,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    width = max(map(len, DATASETS))
-    for name, entry in DATASETS.items():
-        where = "  (--path / --train: your files)" if entry.path_option else ""
-        print(f"{name:<{width}}  {entry.description}{where}")
+    print("\n".join(dataset_help()))
+    print("\nFiles: ctrkit prepare|train --dataset NAME --path/--train ...; options: --set data.options.NAME=VALUE "
+          "(train) or data.options in a config.")
     return 0

@@ -25,9 +25,12 @@ def parse_label_map(text: Optional[str]) -> Optional[Dict[str, float]]:
 
 
 def read_options(args: argparse.Namespace) -> Dict[str, Any]:
+    """The reader options the read flags give (``add_read_flags``)."""
     opts: Dict[str, Any] = {}
     if args.sep:
         opts["sep"] = args.sep.encode().decode("unicode_escape")
+    if args.encoding:
+        opts["encoding"] = args.encoding
     if args.no_header:
         opts["header"] = False
         if not args.columns:
@@ -39,8 +42,21 @@ def read_options(args: argparse.Namespace) -> Dict[str, Any]:
     return opts
 
 
+def add_data_flags(p: argparse.ArgumentParser) -> None:
+    """The flags that name your own files and their fields (``prepare`` and ``train``)."""
+    p.add_argument("--train", help="training file (CSV/TSV/Parquet/libsvm); with --dataset: that dataset's file")
+    p.add_argument("--valid", help="validation file")
+    p.add_argument("--test", help="test file")
+    p.add_argument("--label", help="label column")
+    p.add_argument("--categorical", help="categorical columns, comma-separated")
+    p.add_argument("--numeric", help="numeric columns, comma-separated")
+    p.add_argument("--sequence", help="sequence columns NAME[:SEP], comma-separated")
+    p.add_argument("--schema", help="a YAML schema file (instead of the column flags)")
+
+
 def add_read_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sep", help="field separator of text files (default ',' ; '\\t' for .tsv)")
+    p.add_argument("--encoding", help="text encoding of text files (default utf-8; e.g. latin-1, cp1252)")
     p.add_argument("--no-header", action="store_true", help="text files have no header line")
     p.add_argument("--columns", help="column names, comma-separated (with --no-header)")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip (and count) rows that cannot be read")

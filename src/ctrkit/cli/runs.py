@@ -28,11 +28,11 @@ def _train_flags(args: argparse.Namespace) -> Dict[str, Any]:
         flags["data.label_map"] = parse_label_map(args.label_map)
     if args.path:
         flags["data.options"] = {"path": args.path}
-    read = {}
-    if args.sep:
-        read["sep"] = args.sep.encode().decode("unicode_escape")
-    if args.skip_bad_rows:
-        read["on_bad_rows"] = "skip"
+    if args.schema:
+        flags["data.schema"] = args.schema
+    if args.data:
+        flags["data.prepared"] = args.data
+    read = read_options(args)
     if read:
         flags["data.read"] = read
     return flags

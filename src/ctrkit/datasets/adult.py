@@ -38,9 +38,16 @@ def _clean(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
-def _source(path: str, skip_lines: int) -> MappedSource:
-    raw = CsvSource(path, header=False, column_names=COLUMNS, skip_lines=skip_lines)
+def _source(path: str, skip_lines: int, on_bad_rows: str = "error") -> MappedSource:
+    raw = CsvSource(path, header=False, column_names=COLUMNS, skip_lines=skip_lines, on_bad_rows=on_bad_rows)
     return MappedSource(raw, _clean, COLUMNS)
+
+
+def open_file(path: str, on_bad_rows: str = "error") -> MappedSource:
+    """A source over a file in Adult's layout (adult.data, or adult.test with its comment line)."""
+    with pa.input_stream(path, compression="detect") as stream:
+        first = stream.read(1)
+    return _source(path, int(first == b"|"), on_bad_rows)
 
 
 def load(path: Optional[str] = None, seed: int = 0, valid_fraction: float = 0.2) -> RawDataset:

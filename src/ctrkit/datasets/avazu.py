@@ -37,11 +37,12 @@ def _derive_time(batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names + list(extra))
 
 
-def open_file(path: str) -> MappedSource:
+def open_file(path: str, on_bad_rows: str = "error") -> MappedSource:
+    """A source over one Avazu file (with or without its header), plus ``hour_of_day`` and ``weekday``."""
     with pa.input_stream(path, compression="detect") as stream:
         first = io.TextIOWrapper(stream, encoding="utf-8", errors="replace").readline()
     header = first.startswith("id,")
-    raw = CsvSource(path, header=False, skip_lines=int(header), column_names=COLUMNS)
+    raw = CsvSource(path, header=False, skip_lines=int(header), column_names=COLUMNS, on_bad_rows=on_bad_rows)
     return MappedSource(raw, _derive_time, COLUMNS + ["hour_of_day", "weekday"])
 
 

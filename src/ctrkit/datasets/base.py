@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 import pyarrow as pa
 
+from ..errors import CTRKitError
 from ..features.processor import Processor
 from ..features.spec import Schema
 from ..io.readers import MappedSource, Source, TableSource
@@ -38,6 +39,10 @@ class PreparedDataset:
 
     @classmethod
     def load(cls, folder: str) -> "PreparedDataset":
+        """The prepared data in ``folder`` (written by ``prepare`` or ``ctrkit prepare``)."""
+        if not os.path.isdir(folder) or not os.path.exists(os.path.join(folder, "processor.json")):
+            raise CTRKitError(f"{folder}: not a prepared data folder (expected processor.json and train/, as "
+                              "`ctrkit prepare --out` writes)")
         processor = Processor.load(os.path.join(folder, "processor.json"))
         with open(os.path.join(folder, "dataset.json")) as fh:
             info = json.load(fh)
@@ -110,6 +115,24 @@ def split_table(table: pa.Table, fractions: Dict[str, float], seed: int, name: s
     return {part: TableSource(table.take(np.sort(np.concatenate(idx))), name=f"{name} ({part} part)",
                               on_bad_rows=on_bad_rows)
             for part, idx in parts.items()}
+
+
+SPLIT_NAMES = {"train": ("train",), "valid": ("valid", "validation", "dev"), "test": ("test",)}
+
+
+def find_split_files(folder: str) -> Dict[str, str]:
+    """The split files in ``folder``: ``train.*``, ``valid.*`` (or ``validation.*``, ``dev.*``) and
+    ``test.*``; a folder with one data file gives it as ``train``."""
+    names = sorted(n for n in os.listdir(folder) if not n.startswith(".") and os.path.isfile(os.path.join(folder, n))
+                   and not n.lower().startswith("readme") and n != "READY")
+    found: Dict[str, str] = {}
+    for split, stems in SPLIT_NAMES.items():
+        for name in names:
+            if name.split(".")[0].lower() in stems:
+                found.setdefault(split, os.path.join(folder, name))
+    if not found and len(names) == 1:
+        found["train"] = os.path.join(folder, names[0])
+    return found
 
 
 def file_splits(open_file: Callable[[str], Source], train: str, valid: Optional[str] = None,

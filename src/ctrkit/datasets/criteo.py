@@ -28,7 +28,7 @@ def schema(log: bool = True, buckets: Optional[int] = None, min_count: int = 1) 
     return Schema(fields=fields, label="label")
 
 
-def open_file(path: str) -> CsvSource:
+def open_file(path: str, on_bad_rows: str = "error") -> CsvSource:
     """A source over one Criteo file, detecting the separator and an optional header."""
     with pa.input_stream(path, compression="detect") as stream:
         first = io.TextIOWrapper(stream, encoding="utf-8", errors="replace").readline().rstrip("\r\n")
@@ -37,10 +37,10 @@ def open_file(path: str) -> CsvSource:
     if head in ("label", "id"):
         names = [n.strip() for n in first.split(sep)]
         renamed = {"Label": "label"}
-        source = CsvSource(path, sep=sep, header=False, skip_lines=1,
+        source = CsvSource(path, sep=sep, header=False, skip_lines=1, on_bad_rows=on_bad_rows,
                            column_names=[renamed.get(n, n) for n in names])
     else:
-        source = CsvSource(path, sep=sep, header=False, column_names=COLUMNS)
+        source = CsvSource(path, sep=sep, header=False, column_names=COLUMNS, on_bad_rows=on_bad_rows)
     return source
 
 

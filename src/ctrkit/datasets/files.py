@@ -19,7 +19,8 @@ def files_dataset(data: Dict[str, Any]) -> RawDataset:
     read = dict(data.get("read") or {})
     splits = {name: open_source(data[name], **read) for name in SPLITS if data.get(name)}
     return RawDataset("custom", build_schema(data, splits["train"]), splits,
-                      {"files": {name: data[name] for name in SPLITS if data.get(name)}})
+                      {"files": {name: data[name] for name in SPLITS if data.get(name)},
+                       "read": {k: v for k, v in read.items() if k != "on_bad_rows"}})
 
 
 def build_schema(data: Dict[str, Any], train: Any) -> Schema:

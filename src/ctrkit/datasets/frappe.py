@@ -22,6 +22,11 @@ def schema() -> Schema:
                   label_map={"1": 1, "-1": 0, "0": 0})
 
 
+def open_file(path: str, on_bad_rows: str = "error") -> LibsvmSource:
+    """A source over one Frappe libFM file (``label idx:1`` × 10 fields)."""
+    return LibsvmSource(path, field_names=FIELDS, on_bad_rows=on_bad_rows)
+
+
 def _find(folder: str, part: str) -> Optional[str]:
     for name in (f"frappe.{part}.libfm", f"frappe.{part}.libfm.gz"):
         if os.path.exists(os.path.join(folder, name)):
@@ -35,15 +40,15 @@ def load(path: str, seed: int = 0) -> RawDataset:
         raise FileNotFoundError(f"{path}: expected frappe.train.libfm or frappe.validation.libfm (.gz allowed)")
     sources: Dict[str, Source] = {}
     if files["train"]:
-        sources["train"] = LibsvmSource(files["train"], field_names=FIELDS)
+        sources["train"] = open_file(files["train"])
         if files["validation"]:
-            sources["valid"] = LibsvmSource(files["validation"], field_names=FIELDS)
+            sources["valid"] = open_file(files["validation"])
     else:
-        table = LibsvmSource(files["validation"], field_names=FIELDS).read_all()
+        table = open_file(files["validation"]).read_all()
         sources.update(split_table(table, {"train": 0.8, "valid": 0.2}, seed, name=files["validation"],
                                    stratify="label"))
     if files["test"]:
-        sources["test"] = LibsvmSource(files["test"], field_names=FIELDS)
+        sources["test"] = open_file(files["test"])
     return RawDataset(name="frappe", schema=schema(), splits=sources,
                       info={"label": "app used (1) vs sampled negative (-1)",
                             "files": {k: v for k, v in files.items() if v}})

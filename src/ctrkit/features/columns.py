@@ -74,9 +74,12 @@ def vocabulary_positions(tokens: pa.Array, vocabulary: pa.Array) -> np.ndarray:
     return pc.fill_null(index, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
 
-def parse_numbers(arr: pa.Array, ok: pa.Array) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+def parse_numbers(arr: pa.Array, ok: pa.Array, missing: Sequence[str] = ()
+                  ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """float64 values (NaN where ``ok`` is False) and, if some present values are not finite
-    numbers, a boolean mask of those bad rows (else None)."""
+    numbers, a boolean mask of those bad rows (else None). Text values that read as one of
+    ``missing`` once surrounding blanks are stripped (``' NA '``, ``'null'``) are missing, not bad;
+    they are looked for only when a value does not parse, so clean columns pay nothing."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     arr = pc.if_else(ok, arr, pa.scalar(None, arr.type))
@@ -87,11 +90,26 @@ def parse_numbers(arr: pa.Array, ok: pa.Array) -> Tuple[np.ndarray, Optional[np.
         try:
             values = pc.cast(strings, pa.float64()).to_numpy(zero_copy_only=False)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return _parse_slowly(strings)
+            if not missing:
+                return _parse_slowly(strings)
+            return parse_numbers(*_without_missing(strings, missing))   # no ``missing``: no second search
     values = np.asarray(values, dtype=np.float64)
     present_mask = ok.to_numpy(zero_copy_only=False)
     bad = present_mask & ~np.isfinite(values)
+    if bad.any() and missing and not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
+        strings, still = _without_missing(as_strings(arr), missing)
+        bad &= still.to_numpy(zero_copy_only=False)
     return values, (bad if bad.any() else None)
+
+
+def _without_missing(strings: pa.Array, missing: Sequence[str]) -> Tuple[pa.Array, pa.Array]:
+    """The values with blanks stripped and ``missing`` spellings made null, and the mask of the rest."""
+    trimmed = pc.utf8_trim_whitespace(strings)
+    keep = pc.and_(pc.is_valid(trimmed), pc.invert(pc.fill_null(pc.is_in(trimmed, value_set=pa.array(list(missing),
+                                                                                                      pa.string())),
+                                                                 False)))
+    keep = pc.fill_null(keep, False)
+    return pc.if_else(keep, trimmed, pa.scalar(None, pa.string())), keep
 
 
 def _parse_slowly(strings: pa.Array) -> Tuple[np.ndarray, np.ndarray]:
@@ -109,12 +127,24 @@ def _parse_slowly(strings: pa.Array) -> Tuple[np.ndarray, np.ndarray]:
     return values, bad
 
 
+def is_list(arr: pa.Array) -> bool:
+    """Whether the column holds lists (a sequence field's natural form in Parquet, pandas, polars)."""
+    return pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type) or pa.types.is_fixed_size_list(arr.type)
+
+
 def split_sequences(arr: pa.Array, separator: str, missing_tokens: Sequence[str]) -> Tuple[pa.Array, np.ndarray]:
-    """Tokens of every row, flattened (empty and missing tokens dropped), and the row of each token."""
-    lists = pc.split_pattern(pc.fill_null(arr, ""), separator)
-    lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
-    rows = np.repeat(np.arange(len(arr), dtype=np.int64), lengths)
-    tokens = pc.list_flatten(lists)
+    """Tokens of every row, flattened (empty and missing tokens dropped), and the row of each token:
+    text split at ``separator``, or the items of a list column (as strings)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if is_list(arr):
+        rows = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False).astype(np.int64)
+        tokens = pc.fill_null(as_strings(pc.list_flatten(arr)), "")
+    else:
+        lists = pc.split_pattern(pc.fill_null(as_strings(arr), ""), separator)
+        lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False)
+        rows = np.repeat(np.arange(len(arr), dtype=np.int64), lengths)
+        tokens = pc.list_flatten(lists)
     keep = pc.not_equal(tokens, "")
     if missing_tokens:
         keep = pc.and_(keep, present(tokens, missing_tokens))

@@ -51,10 +51,10 @@ def table_fields(schema: Schema) -> List[FeatureSpec]:
 def code_chunk(schema: Schema, parsed: ParsedChunk) -> CodedChunk:
     """A parsed chunk with its table-backed fields dictionary-encoded (one hash pass per column)."""
     def code(f: FeatureSpec) -> FieldCodes:
-        strings = C.as_strings(parsed.batch.column(f.column))
+        column = parsed.batch.column(f.column)
         if f.type == "categorical":
-            return FieldCodes(*C.dictionary_codes(strings, f.missing))
-        tokens, rows = C.split_sequences(strings, f.separator, f.missing)
+            return FieldCodes(*C.dictionary_codes(C.as_strings(column), f.missing))
+        tokens, rows = C.split_sequences(column, f.separator, f.missing)
         return FieldCodes(*C.dictionary_codes(tokens, ()), rows=rows)
 
     fields = table_fields(schema)

@@ -1,10 +1,13 @@
 """Schema inference: guess field types from a sample of rows when the user names none.
 
 Rules, in order: a column whose name reads as an identifier (``id``, ``*_id``, ``*Id``) is
-categorical; a column whose values all parse as numbers is numeric, unless it holds at most
-``max_categorical_numbers`` distinct integers (flags, codes); a text column where at least a tenth
-of the values contain a separator (``|``, ``^`` or ``;``) is a sequence; any other text column is
-categorical. The result is printed by the CLI so that the user can copy and correct it.
+categorical; a column whose values all parse as numbers (missing spellings such as ``NA`` aside)
+is numeric, unless it holds integers that are codes rather than quantities: at most
+``max_categorical_numbers`` distinct values (flags), a name that reads as a code (``C14``,
+``device_type``, ``banner_pos``, ``zip``, ``*_code``, ``*_category``) or values too large to be
+counts (hashes, ≥ 2**31); a text column where at least a tenth of the values contain a separator
+(``|``, ``^`` or ``;``), or a list column, is a sequence; any other text column is categorical. The result is printed
+by the CLI so that the user can copy and correct it.
 """
 from __future__ import annotations
 
@@ -18,10 +21,12 @@ import pyarrow.compute as pc
 from ..io.readers import open_source
 from ..errors import DataError
 from . import columns as C
-from .spec import FeatureSpec, Schema
+from .spec import MISSING_VALUES, FeatureSpec, Schema
 
 SEQUENCE_SEPARATORS = ("|", "^", ";")
 _ID_NAME = re.compile(r"(^id$|_id$|[a-z]Id$|^id_)", re.IGNORECASE)
+_CODE_NAME = re.compile(r"(^C\d+$|(^|_)(type|code|pos|position|category|cat|class|group|zip|zipcode|hash|"
+                        r"country|city|region|state|gender)$)", re.IGNORECASE)
 
 
 def infer_schema(
@@ -64,11 +69,14 @@ def _guess(name: str, arr: pa.ChunkedArray, max_categorical_numbers: int) -> Dic
     if _ID_NAME.search(name):
         return {"type": "categorical"}
     arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    values, bad = C.parse_numbers(arr, pc.is_valid(arr))
+    if C.is_list(arr):
+        return {"type": "sequence"}
+    values, bad = C.parse_numbers(arr, pc.is_valid(arr), MISSING_VALUES)
     if bad is None:
         present = values[~np.isnan(values)]
         integral = bool(np.all(present == np.round(present)))
-        if integral and len(np.unique(present)) <= max_categorical_numbers:
+        if integral and (len(np.unique(present)) <= max_categorical_numbers or _CODE_NAME.search(name)
+                         or (len(present) and np.abs(present).max() >= 2**31)):
             return {"type": "categorical"}
         return {"type": "numeric"}
     strings = pc.drop_null(C.as_strings(arr))

@@ -82,7 +82,7 @@ def parse_chunk(schema: Schema, chunk: Chunk, source: Source, on_bad_rows: str, 
 
     def parse(f: FeatureSpec) -> Tuple[np.ndarray, Optional[np.ndarray]]:
         arr = batch.column(f.column)
-        values, bad = C.parse_numbers(arr, C.present(arr, f.missing))
+        values, bad = C.parse_numbers(arr, C.present(arr, f.missing), schema.missing_values)
         return (signed_log(values) if f.log else values), bad
 
     numeric_fields = [f for f in schema.fields if f.type == "numeric"]

@@ -155,18 +155,25 @@ def _check_type(spec: FeatureSpec, option: str, kind: type, bad) -> None:
         raise bad(f"{option} must be {kind.__name__}, got {value!r}")
 
 
+# How tables spell a missing number (pandas' and R's NA strings, SQL's NULL, spreadsheets' dashes).
+MISSING_VALUES = ("NA", "N/A", "n/a", "na", "NaN", "nan", "-nan", "NULL", "null", "Null", "None", "none", "-", "?",
+                  "#N/A", "nil")
+
+
 @dataclass
 class Schema:
     """The label and the fields of a table.
 
     ``label_map`` maps raw label strings to targets (``{">50K": 1, "<=50K": 0}``); without it a
-    binary label must already read as 0/1.
+    binary label must already read as 0/1. ``missing_values``: the spellings of a missing value in
+    numeric fields (compared with surrounding blanks stripped), ``MISSING_VALUES`` by default.
     """
 
     fields: List[FeatureSpec]
     label: Optional[str] = None
     label_map: Optional[Dict[str, float]] = None
     task: str = "binary"
+    missing_values: List[str] = field(default_factory=lambda: list(MISSING_VALUES))
 
     def __post_init__(self) -> None:
         self.fields = [f if isinstance(f, FeatureSpec) else FeatureSpec.from_dict(f) for f in self.fields]
@@ -194,6 +201,9 @@ class Schema:
                 )
         if self.label_map is not None:
             self.label_map = {str(k): float(v) for k, v in dict(self.label_map).items()}
+        if isinstance(self.missing_values, str) or not isinstance(self.missing_values, Sequence):
+            raise SchemaError(f"missing_values must be a list of strings, got {self.missing_values!r}")
+        self.missing_values = [str(m) for m in self.missing_values]
 
     # -- lookups ---------------------------------------------------------------------------
     def __getitem__(self, name: str) -> FeatureSpec:
@@ -223,12 +233,14 @@ class Schema:
         out: Dict[str, Any] = {"label": self.label, "task": self.task}
         if self.label_map is not None:
             out["label_map"] = dict(self.label_map)
+        if self.missing_values != list(MISSING_VALUES):
+            out["missing_values"] = list(self.missing_values)
         out["fields"] = [f.to_dict() for f in self.fields]
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Schema":
-        known = {"fields", "label", "label_map", "task"}
+        known = {"fields", "label", "label_map", "task", "missing_values"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SchemaError(
@@ -242,6 +254,7 @@ class Schema:
             label=data.get("label"),
             label_map=data.get("label_map"),
             task=data.get("task", "binary"),
+            missing_values=data.get("missing_values", MISSING_VALUES),
         )
 
     @classmethod

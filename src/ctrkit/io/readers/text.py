@@ -2,6 +2,7 @@
 how to parse each field and reports values it cannot parse."""
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
@@ -19,7 +20,9 @@ class CsvSource(Source):
 
     Without a header, ``column_names`` must name every column. Lines with the wrong number of
     fields raise a ``DataError`` naming the line, or are skipped and counted when
-    ``on_bad_rows='skip'``. Line numbers assume no quoted field spans several lines.
+    ``on_bad_rows='skip'``. Line numbers assume no quoted field spans several lines. Text is
+    ``encoding`` (UTF-8 by default, a byte-order mark allowed); bytes that are not valid in it
+    raise a ``DataError`` naming the line.
     """
 
     def __init__(
@@ -33,6 +36,7 @@ class CsvSource(Source):
         quoting: bool = True,
         skip_lines: int = 0,
         chunk_rows: int = DEFAULT_CHUNK_ROWS,
+        encoding: str = "utf-8",
     ) -> None:
         if on_bad_rows not in ("error", "skip"):
             raise ValueError(f"on_bad_rows must be 'error' or 'skip', got {on_bad_rows!r}")
@@ -42,6 +46,10 @@ class CsvSource(Source):
         self.sep, self.header, self.on_bad_rows = sep, header, on_bad_rows
         self.block_bytes, self.quoting, self.skip_lines = block_bytes, quoting, skip_lines
         self.chunk_rows = chunk_rows
+        try:
+            self.encoding = codecs.lookup(encoding).name
+        except LookupError:
+            raise DataError(f"unknown text encoding {encoding!r} (e.g. utf-8, latin-1, cp1252)", source=path) from None
         self._names = list(column_names) if column_names is not None else None
         if self._names is None and not header:
             raise ValueError(f"{path}: a file without a header needs column_names")
@@ -56,7 +64,7 @@ class CsvSource(Source):
 
     def _read_header(self) -> List[str]:
         with pa.input_stream(self.path, compression="detect") as stream:
-            text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace")
+            text = io.TextIOWrapper(stream, encoding=self._text_encoding, errors="replace")
             for _ in range(self.skip_lines):
                 text.readline()
             first = text.readline()
@@ -69,6 +77,10 @@ class CsvSource(Source):
             raise DataError(f"duplicate column name(s) {dupes} in the header", source=self.name,
                             line=self.skip_lines + 1)
         return names
+
+    @property
+    def _text_encoding(self) -> str:
+        return "utf-8-sig" if self.encoding == "utf-8" else self.encoding
 
     def chunks(self) -> Iterator[Chunk]:
         names = self.columns
@@ -85,7 +97,8 @@ class CsvSource(Source):
             reader = pa_csv.open_csv(
                 self.path,
                 read_options=pa_csv.ReadOptions(
-                    column_names=names, skip_rows=self.skip_lines + int(self.header), block_size=self.block_bytes
+                    column_names=names, skip_rows=self.skip_lines + int(self.header), block_size=self.block_bytes,
+                    encoding=self.encoding,
                 ),
                 parse_options=pa_csv.ParseOptions(
                     delimiter=self.sep, quote_char='"' if self.quoting else False, invalid_row_handler=on_invalid
@@ -128,6 +141,8 @@ class CsvSource(Source):
             return self._ragged_error(bad_rows[0], expected)
         if "Empty CSV file" in str(exc):
             return DataError("the file is empty; expected rows", source=self.name, line=1)
+        if "invalid UTF8" in str(exc):
+            return self._encoding_error()
         return DataError(f"cannot parse: {exc}", source=self.name)
 
     def _ragged_error(self, bad: Any, expected: int) -> DataError:
@@ -137,9 +152,22 @@ class CsvSource(Source):
             source=self.name, line=line,
         )
 
+    def _encoding_error(self) -> DataError:
+        """The first line that is not valid in the file's encoding, named."""
+        with pa.input_stream(self.path, compression="detect") as stream:
+            for number, raw in enumerate(io.BufferedReader(stream), 1):
+                try:
+                    raw.decode(self.encoding)
+                except UnicodeDecodeError as exc:
+                    byte = raw[exc.start:exc.start + 1].hex()
+                    return DataError(f"not valid {self.encoding} text (byte 0x{byte} at character {exc.start + 1}); "
+                                     "give the file's encoding, e.g. --encoding latin-1 or cp1252 "
+                                     "(read option encoding)", source=self.name, line=number)
+        return DataError(f"not valid {self.encoding} text; give the file's encoding (--encoding)", source=self.name)
+
     def _find_line(self, text: str) -> Optional[int]:
         with pa.input_stream(self.path, compression="detect") as stream:
-            for number, line in enumerate(io.TextIOWrapper(stream, encoding="utf-8", errors="replace"), 1):
+            for number, line in enumerate(io.TextIOWrapper(stream, encoding=self._text_encoding, errors="replace"), 1):
                 if line.rstrip("\r\n") == text.rstrip("\r\n"):
                     return number
         return None
