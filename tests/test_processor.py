@@ -217,7 +217,7 @@ def test_fit_transform_equals_fit_then_transform(tmp_path):
     assert len(set(expected.cat[:, 0].tolist())) > 5               # OOV, missing and tokens all occur
     for name in ("cat", "num", "seq", "label"):
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name))
-    assert got.info == {"source": str(path), "skipped": 0}
+    assert got.info == {"source": str(path), "skipped": 0, "skipped_by": {}}
 
 
 def test_fit_transform_skips_bad_rows_like_fit_and_transform(tmp_path):

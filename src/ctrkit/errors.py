@@ -1,7 +1,8 @@
 """Errors that say where the bad input is and what was expected."""
 from __future__ import annotations
 
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 
 class CTRKitError(Exception):
@@ -39,3 +40,19 @@ class DataError(CTRKitError, ValueError):
         if column is not None:
             where.append(f"column {column!r}")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+@contextmanager
+def reading(path: str, what: str) -> Iterator[None]:
+    """Turn any failure to read the file ``path`` (truncated, damaged, not what it should be) into
+    a ``DataError`` that names it and says what to do; ctrkit's own errors pass through."""
+    try:
+        yield
+    except CTRKitError:
+        raise
+    except FileNotFoundError:
+        raise DataError(f"{what} is missing", source=path) from None
+    except Exception as exc:  # noqa: BLE001 - every reader's own error type (json, yaml, safetensors, pickle, numpy)
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise DataError(f"cannot read the {what}: it is truncated or damaged ({detail}); restore it or train the "
+                        "run again", source=path) from None

@@ -18,11 +18,12 @@ import yaml
 
 from .config import VALUE_MAPPINGS, ConfigError, dump_config, model_kwargs, train_config
 from .datasets import PreparedDataset, RawDataset, load_dataset, prepare
-from .datasets.base import split_table
+from .datasets.base import skipped_rows, split_table
 from .datasets.files import files_dataset
 from .errors import CTRKitError
 from .features.processor import Processor
 from .models import FNN, CTRModel, build_model
+from .runs import run_config
 from .train.callbacks import Callback, write_history
 from .train.checkpoint import save_weights
 from .train.trainer import Trainer
@@ -47,10 +48,10 @@ def with_valid_split(raw: RawDataset, fraction: float, seed: int) -> RawDataset:
     label) when it has no valid split."""
     if "valid" in raw.splits:
         return raw
-    table = raw.splits["train"].read_all()
+    table, lines = raw.splits["train"].read_all_with_lines()
     label = raw.schema.label if raw.schema.task == "binary" else None
     parts = split_table(table, {"train": 1 - fraction, "valid": fraction}, seed, name=raw.splits["train"].name,
-                        stratify=label, on_bad_rows=raw.splits["train"].on_bad_rows)
+                        stratify=label, on_bad_rows=raw.splits["train"].on_bad_rows, lines=lines)
     raw.splits = {**parts, **{k: v for k, v in raw.splits.items() if k != "train"}}
     return raw
 
@@ -67,8 +68,7 @@ def check_resume(config: Dict[str, Any], folder: str) -> None:
     path = os.path.join(folder, "config.yaml")
     if not os.path.exists(path):
         raise CTRKitError(f"nothing to resume: {path} does not exist")
-    with open(path) as fh:
-        before = _flat(yaml.safe_load(fh) or {})
+    before = _flat(run_config(folder))
     now = _flat(yaml.safe_load(stored_config(config)))
     changed = sorted(k for k in set(before) | set(now)
                      if before.get(k) != now.get(k) and k not in RESUMABLE_CHANGES and k != "out")
@@ -157,7 +157,10 @@ def prepare_data(config: Dict[str, Any], folder: Optional[str] = None, reuse: bo
         return PreparedDataset.load(config["data"]["prepared"])
     if reuse and folder is not None and os.path.exists(os.path.join(folder, "processor.json")):
         return PreparedDataset.load(folder)
-    return prepare(raw_dataset(config), folder, seed=config["seed"])
+    prepared = prepare(raw_dataset(config), folder, seed=config["seed"])
+    for line in skipped_rows(prepared.splits):
+        print(line)
+    return prepared
 
 
 def train_model(config: Dict[str, Any], prepared: PreparedDataset, out: Optional[str] = None, resume: bool = False,

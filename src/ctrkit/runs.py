@@ -17,7 +17,7 @@ import pyarrow as pa
 import yaml
 
 from .config import model_kwargs
-from .errors import CTRKitError
+from .errors import CTRKitError, reading
 from .datasets import DATASETS
 from .features.processor import Processor
 from .inference import Predictor, evaluate, output_name
@@ -123,16 +123,30 @@ class Run:
         return read_split(folder) if os.path.isdir(folder) else None
 
 
+def run_config(folder: str) -> Dict[str, Any]:
+    """The config.yaml of the run in ``folder``, checked to be a run's config."""
+    path = os.path.join(folder, "config.yaml")
+    with reading(path, "run's config"):
+        with open(path) as fh:
+            config = yaml.safe_load(fh)
+        if not isinstance(config, dict) or not isinstance(config.get("model"), dict) \
+                or not config["model"].get("name"):
+            raise ValueError("expected a mapping with model.name")
+    return config
+
+
 def load_run(folder: str, engine: str = "auto") -> Run:
     """The run in ``folder`` (written by ``ctrkit train``, ``run_experiment`` or ``CTRClassifier.save``)."""
     path = os.path.join(folder, "config.yaml")
     if not os.path.exists(path) or not os.path.exists(os.path.join(folder, "model.safetensors")):
         raise CTRKitError(f"{folder}: not a finished run (expected config.yaml and model.safetensors)")
-    with open(path) as fh:
-        config = yaml.safe_load(fh)
+    config = run_config(folder)
     processor = Processor.load(os.path.join(folder, "processor.json"))
+    weights = os.path.join(folder, "model.safetensors")
     model = build_model(config["model"]["name"], processor.feature_map(vectors=False), **model_kwargs(config))
-    model.load_state_dict(load_weights(os.path.join(folder, "model.safetensors")))
+    state = load_weights(weights)
+    with reading(weights, "weights file (they do not fit the model of config.yaml)"):
+        model.load_state_dict(state)
     model.eval()
     return Run(folder, config, processor, model, engine)
 

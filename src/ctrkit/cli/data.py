@@ -9,6 +9,7 @@ from typing import Any, Dict
 import yaml
 
 from ..datasets import RawDataset, dataset_help, load_dataset, prepare
+from ..datasets.base import skipped_rows
 from ..datasets.files import files_dataset
 from ..errors import CTRKitError
 from ..features.infer import infer_schema
@@ -42,6 +43,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         seq = "x".join(map(str, split.seq.shape[1:]))
         print(f"{name:<6} {len(split):>9,} {rate:>9} {split.cat.shape[1]:>5} {split.num.shape[1]:>5} "
               f"{seq:>9} {split.info.get('skipped', 0):>8}")
+    for line in skipped_rows(prepared.splits):
+        print(line)
     print(f"\nwritten to {args.out} in {time.perf_counter() - start:.1f} s")
     return 0
 

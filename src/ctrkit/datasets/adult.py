@@ -59,9 +59,9 @@ def load(path: Optional[str] = None, seed: int = 0, valid_fraction: float = 0.2)
         return plain if os.path.exists(plain) else plain + ".gz"
 
     train_file = find("adult.data")
-    table = _source(train_file, 0).read_all()
+    table, lines = _source(train_file, 0).read_all_with_lines()
     parts = split_table(table, {"train": 1 - valid_fraction, "valid": valid_fraction}, seed,
-                        name=os.path.basename(train_file), stratify="income")
+                        name=os.path.basename(train_file), stratify="income", lines=lines)
     return RawDataset(
         name="adult", schema=schema(),
         splits={**parts, "test": _source(find("adult.test"), 1)},

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -48,6 +48,17 @@ class PreparedDataset:
             info = json.load(fh)
         splits = {s: read_split(os.path.join(folder, s)) for s in SPLITS if os.path.isdir(os.path.join(folder, s))}
         return cls(processor, splits, info)
+
+
+def skipped_rows(splits: Dict[str, EncodedArrays]) -> List[str]:
+    """A line per split that skipped rows (``on_bad_rows='skip'``): how many, of each kind."""
+    lines = []
+    for name, split in splits.items():
+        by = {k: v for k, v in (split.info.get("skipped_by") or {}).items() if v}
+        if by:
+            kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(by.items(), key=lambda kv: -kv[1]))
+            lines.append(f"{name}: skipped {sum(by.values()):,} rows ({kinds})")
+    return lines
 
 
 ONE_READ_BYTES = 2**30
@@ -95,10 +106,12 @@ def fits_one_read(source: Source) -> bool:
 
 
 def split_table(table: pa.Table, fractions: Dict[str, float], seed: int, name: str,
-                stratify: Optional[str] = None, on_bad_rows: str = "error") -> Dict[str, Source]:
+                stratify: Optional[str] = None, on_bad_rows: str = "error",
+                lines: Optional[np.ndarray] = None) -> Dict[str, Source]:
     """Split rows at random into named parts of the given fractions (the last takes the rest),
     within each value of ``stratify`` if given, so each part keeps the label rate; the parts keep
-    the bad-row policy ``on_bad_rows`` of the source the table was read from."""
+    the bad-row policy ``on_bad_rows`` of the source the table was read from and, given the
+    ``lines`` of the rows in file ``name``, errors name the file's line (else the part's row)."""
     rng = np.random.default_rng(seed)
     groups = [np.arange(table.num_rows)]
     if stratify is not None:
@@ -112,9 +125,10 @@ def split_table(table: pa.Table, fractions: Dict[str, float], seed: int, name: s
             stop = len(rows) if i == len(fractions) - 1 else start + int(round(frac * len(rows)))
             parts[part].append(rows[start:stop])
             start = stop
-    return {part: TableSource(table.take(np.sort(np.concatenate(idx))), name=f"{name} ({part} part)",
-                              on_bad_rows=on_bad_rows)
-            for part, idx in parts.items()}
+    taken = {part: np.sort(np.concatenate(idx)) for part, idx in parts.items()}
+    return {part: TableSource(table.take(idx), name=name if lines is not None else f"{name} ({part} part)",
+                              on_bad_rows=on_bad_rows, lines=None if lines is None else lines[idx])
+            for part, idx in taken.items()}
 
 
 SPLIT_NAMES = {"train": ("train",), "valid": ("valid", "validation", "dev"), "test": ("test",)}
@@ -142,4 +156,6 @@ def file_splits(open_file: Callable[[str], Source], train: str, valid: Optional[
     splits = {name: open_file(path) for name, path in (("train", train), ("valid", valid), ("test", test)) if path}
     if valid or test:
         return splits
-    return split_table(splits["train"].read_all(), {"train": 0.8, "valid": 0.1, "test": 0.1}, seed, name=train)
+    table, lines = splits["train"].read_all_with_lines()
+    return split_table(table, {"train": 0.8, "valid": 0.1, "test": 0.1}, seed, name=train,
+                       on_bad_rows=splits["train"].on_bad_rows, lines=lines)

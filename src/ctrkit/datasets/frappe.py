@@ -44,9 +44,9 @@ def load(path: str, seed: int = 0) -> RawDataset:
         if files["validation"]:
             sources["valid"] = open_file(files["validation"])
     else:
-        table = open_file(files["validation"]).read_all()
+        table, lines = open_file(files["validation"]).read_all_with_lines()
         sources.update(split_table(table, {"train": 0.8, "valid": 0.2}, seed, name=files["validation"],
-                                   stratify="label"))
+                                   stratify="label", lines=lines))
     if files["test"]:
         sources["test"] = open_file(files["test"])
     return RawDataset(name="frappe", schema=schema(), splits=sources,

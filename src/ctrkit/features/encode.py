@@ -5,8 +5,9 @@ Ids follow the processor's layout (``ctrkit.features.processor``): ``offset`` = 
 ``offset + 1`` = missing, ``offset + 2 + i`` = the i-th token or bin."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -40,7 +41,7 @@ class CodedChunk:
     numeric: Dict[str, np.ndarray]
     label: Optional[np.ndarray]
     fields: Dict[str, FieldCodes]
-    skipped: int
+    skipped: Counter
 
 
 def table_fields(schema: Schema) -> List[FeatureSpec]:
@@ -120,10 +121,9 @@ def bucketize(st: NumericState, values: np.ndarray) -> np.ndarray:
     return ids
 
 
-def merged_blocks(blocks: List[Dict[str, np.ndarray]], source: str, skipped: int) -> EncodedArrays:
-    """Encoded chunks joined into one split in memory."""
+def merged_blocks(blocks: List[Dict[str, np.ndarray]], info: Dict[str, Any]) -> EncodedArrays:
+    """Encoded chunks joined into one split in memory (``info``: its source and skip counts)."""
     if not blocks:
-        raise DataError("no rows to encode", source=source)
+        raise DataError("no rows to encode", source=info["source"])
     merged = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
-    return EncodedArrays(merged["cat"], merged["num"], merged["seq"], merged.get("label"),
-                         {"source": source, "skipped": skipped})
+    return EncodedArrays(merged["cat"], merged["num"], merged["seq"], merged.get("label"), info)

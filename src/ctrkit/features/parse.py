@@ -2,6 +2,7 @@
 every bad value named by its line or row and column (or its row skipped and counted)."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
@@ -20,12 +21,13 @@ ON_BAD_ROWS = ("error", "skip")
 
 @dataclass
 class ParsedChunk:
-    """A chunk's rows (bad ones dropped when skipping), its numeric fields and its label."""
+    """A chunk's rows (bad ones dropped when skipping), its numeric fields, its label and the rows
+    skipped by kind (``bad value in column 'x'``, ``bad label``)."""
 
     batch: pa.RecordBatch
     numeric: Dict[str, np.ndarray]
     label: Optional[np.ndarray]
-    skipped: int
+    skipped: Counter
 
 
 def signed_log(values: np.ndarray) -> np.ndarray:
@@ -93,6 +95,7 @@ def parse_chunk(schema: Schema, chunk: Chunk, source: Source, on_bad_rows: str, 
     if with_label:
         label, bad, expected = label_values(schema, batch)
         checks.append((schema.label, batch.column(schema.label), bad if bad.any() else None, f"label {expected}"))
+    skipped: Counter = Counter()
     for column, arr, bad, expected in checks:
         if bad is None:
             continue
@@ -100,9 +103,21 @@ def parse_chunk(schema: Schema, chunk: Chunk, source: Source, on_bad_rows: str, 
             i = int(np.argmax(bad))
             raise DataError(f"expected {expected}, got {arr[i].as_py()!r}", source=source.name,
                             column=column, **chunk.locate(i))
+        kind = "bad label" if column == schema.label and expected.startswith("label") else f"bad value in column {column!r}"
+        skipped[kind] += int((bad if drop is None else bad & ~drop).sum())
         drop = bad if drop is None else drop | bad
     if drop is None:
-        return ParsedChunk(batch, numeric, label, 0)
+        return ParsedChunk(batch, numeric, label, skipped)
     keep = ~drop
     return ParsedChunk(batch.filter(pa.array(keep)), {k: v[keep] for k, v in numeric.items()},
-                       None if label is None else label[keep], int(drop.sum()))
+                       None if label is None else label[keep], skipped)
+
+
+RAGGED = "line with the wrong number of fields"
+
+
+def skip_info(source: Source, skipped: Counter) -> Dict[str, object]:
+    """``skipped`` (rows skipped in all) and ``skipped_by`` (per kind) for a split's info, with the
+    lines the reader skipped (``RAGGED``) counted too."""
+    by = Counter({RAGGED: source.skipped}) + skipped
+    return {"skipped": sum(by.values()), "skipped_by": dict(by)}

@@ -13,6 +13,7 @@ The work is split by job: ``parse`` (numbers and labels of a chunk, bad values n
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 import json
 import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -20,7 +21,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 import pyarrow as pa
 
-from ..errors import DataError, SchemaError
+from ..errors import DataError, SchemaError, reading
 from ..io.prefetch import prefetched
 from ..io.readers import Chunk, Source, open_source
 from ..io.store import EncodedArrays, write_split
@@ -29,7 +30,7 @@ from .counts import TokenCounts
 from .encode import CodedChunk, code_chunk, empty_block, encode_into, merged_blocks, table_fields
 from .feature_map import FeatureMap
 from .numeric_stats import Moments, RowSample, bin_edges
-from .parse import check_columns, parse_chunk
+from .parse import check_columns, parse_chunk, skip_info
 from .pretrained import aligned_vectors, read_keys, vector_width
 from .spec import Schema
 from .state import FieldState, NumericState, TableState, state_from_dict, state_to_dict
@@ -67,6 +68,7 @@ class Processor:
         self.vocab_size = 1  # rows in the fused table, padding row included
         self.fit_rows = 0
         self.fit_skipped = 0
+        self._fit_skipped_by: Counter = Counter()
         self._vocab_arrays: Dict[str, pa.Array] = {}
 
     # ------------------------------------------------------------------ fitting
@@ -100,7 +102,7 @@ class Processor:
                         {k: v[row: row + coded.n] for k, v in out.items()})
             row += coded.n
         return EncodedArrays(out["cat"], out["num"], out["seq"], out.get("label"),
-                             {"source": source.name, "skipped": self.fit_skipped})
+                             {"source": source.name, **skip_info(source, self._fit_skipped_by)})
 
     def _learn(self, source: Source, on_bad_rows: str, with_label: bool, keep: bool
                ) -> Tuple[Dict[str, TokenCounts], List[Tuple[CodedChunk, Dict[str, int]]]]:
@@ -113,9 +115,11 @@ class Processor:
         max_len: Dict[str, int] = {}
         kept: List[Tuple[CodedChunk, Dict[str, int]]] = []
         self.fit_rows = self.fit_skipped = 0
+        self._fit_skipped_by: Counter = Counter()
         for n_chunk, chunk in enumerate(prefetched(source.chunks())):
             coded = code_chunk(self.schema, parse_chunk(self.schema, chunk, source, on_bad_rows, with_label))
-            self.fit_skipped += coded.skipped
+            self._fit_skipped_by.update(coded.skipped)
+            self.fit_skipped += sum(coded.skipped.values())
             self.fit_rows += coded.n
             for name, field_moments in moments.items():
                 field_moments.update(coded.numeric[name])
@@ -181,35 +185,35 @@ class Processor:
                   **read_options: Any) -> EncodedArrays:
         """Encode all rows of ``data`` into arrays in memory."""
         source, on_bad_rows = _open(data, on_bad_rows, read_options)
-        skipped = [0]
+        skipped: Counter = Counter()
         blocks = [block for _, block in self._encoded(source, on_bad_rows, require_label, False, skipped)]
-        return merged_blocks(blocks, source.name, source.skipped + skipped[0])
+        return merged_blocks(blocks, {"source": source.name, **skip_info(source, skipped)})
 
     def transform_to(self, data: Any, folder: str, on_bad_rows: Optional[str] = None, require_label: bool = True,
                      **read_options: Any) -> int:
         """Encode ``data`` chunk by chunk into a split folder (see ``ctrkit.io.store``); returns rows."""
         source, on_bad_rows = _open(data, on_bad_rows, read_options)
-        skipped = [0]
+        skipped: Counter = Counter()
         blocks = (block for _, block in self._encoded(source, on_bad_rows, require_label, False, skipped))
         return write_split(folder, blocks, lambda: {"source": source.name, "fingerprint": self.fingerprint(),
-                                                    "skipped": source.skipped + skipped[0]})
+                                                    **skip_info(source, skipped)})
 
     def iter_encoded(self, source: Source, on_bad_rows: Optional[str] = None, require_label: bool = True,
                      ignore_label: bool = False) -> Iterator[Tuple[Chunk, Dict[str, np.ndarray]]]:
         """Each chunk of ``source`` with its encoded block (rows align unless rows were skipped);
         ``ignore_label`` leaves any label column unread (prediction)."""
-        return self._encoded(source, on_bad_rows or source.on_bad_rows, require_label, ignore_label, [0])
+        return self._encoded(source, on_bad_rows or source.on_bad_rows, require_label, ignore_label, Counter())
 
     def _encoded(self, source: Source, on_bad_rows: str, require_label: bool, ignore_label: bool,
-                 skipped: List[int]) -> Iterator[Tuple[Chunk, Dict[str, np.ndarray]]]:
-        """``iter_encoded``, adding the rows it skips to ``skipped[0]``: the count lives with the
-        caller, not on the processor, so one processor encodes from many threads at once."""
+                 skipped: Counter) -> Iterator[Tuple[Chunk, Dict[str, np.ndarray]]]:
+        """``iter_encoded``, adding the rows it skips to ``skipped`` (by kind): the count lives with
+        the caller, not on the processor, so one processor encodes from many threads at once."""
         if not self.fitted:
             raise RuntimeError("the processor is not fitted: call fit() or load() first")
         with_label = check_columns(self.schema, source, require_label and not ignore_label) and not ignore_label
         for chunk in prefetched(source.chunks()):
             coded = code_chunk(self.schema, parse_chunk(self.schema, chunk, source, on_bad_rows, with_label))
-            skipped[0] += coded.skipped
+            skipped.update(coded.skipped)
             if coded.n == 0:
                 continue
             positions = {name: C.vocabulary_positions(fc.dictionary, self._vocab_arrays[self._owner(name)])
@@ -282,8 +286,9 @@ class Processor:
 
     @classmethod
     def load(cls, path: str) -> "Processor":
-        with open(path) as fh:
-            return cls.load_dict(json.load(fh), path)
+        with reading(path, "processor file"):
+            with open(path) as fh:
+                return cls.load_dict(json.load(fh), path)
 
     @classmethod
     def load_dict(cls, data: Dict[str, Any], path: str = "<dict>") -> "Processor":

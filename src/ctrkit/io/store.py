@@ -13,6 +13,8 @@ from typing import Any, Callable, Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
 
+from ..errors import DataError, reading
+
 ARRAYS = ("cat", "num", "seq", "label")
 _HEADER_BYTES = 128  # fixed .npy header size, so the row count can be written after streaming
 
@@ -105,14 +107,17 @@ def read_split(folder: str, mmap: bool = True) -> EncodedArrays:
     manifest_path = os.path.join(folder, "manifest.json")
     if not os.path.exists(manifest_path):
         raise FileNotFoundError(f"{folder}: not an encoded split (no manifest.json)")
-    with open(manifest_path) as fh:
+    with reading(manifest_path, "split's manifest"), open(manifest_path) as fh:
         manifest = json.load(fh)
     arrays = {}
     for name in manifest["arrays"]:
-        arr = np.load(os.path.join(folder, f"{name}.npy"), mmap_mode="c" if mmap else None)
+        path = os.path.join(folder, f"{name}.npy")
+        with reading(path, "encoded array"):
+            arr = np.load(path, mmap_mode="c" if mmap else None)
         expected = tuple(manifest["arrays"][name]["shape"])
         if arr.shape != expected:
-            raise ValueError(f"{folder}/{name}.npy: shape {arr.shape}, manifest says {expected}")
+            raise DataError(f"shape {arr.shape}, the manifest says {expected}: the file is truncated or damaged; "
+                            "prepare the data again", source=path)
         arrays[name] = arr
     info = {k: v for k, v in manifest.items() if k not in ("format", "rows", "arrays")}
     return EncodedArrays(arrays["cat"], arrays["num"], arrays["seq"], arrays.get("label"), info)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import IO, Any, List, Optional
+from typing import IO, List, Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc

@@ -7,6 +7,7 @@ import json
 import os
 from typing import Dict, List
 
+from ..errors import reading
 from ..runs import load_run
 from .importance import pair_importance
 from .plots import learning_curves, pair_heatmap, read_history, reliability_plot, roc_plot
@@ -23,9 +24,12 @@ def write_report(folder: str) -> str:
     history_path = os.path.join(folder, "history.csv")
     if os.path.exists(history_path):
         path = os.path.join(plots, "learning_curves.png")
-        learning_curves(read_history(history_path), path)
+        with reading(history_path, "run's history"):
+            history = read_history(history_path)
+        learning_curves(history, path)
         images.append(("Learning curves", path))
-    with open(os.path.join(folder, "metrics.json")) as fh:
+    metrics_path = os.path.join(folder, "metrics.json")
+    with reading(metrics_path, "run's metrics"), open(metrics_path) as fh:
         metrics = json.load(fh)
     split_name = "test" if run.split("test") is not None else "valid"
     split = run.split(split_name)

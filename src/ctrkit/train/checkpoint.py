@@ -15,6 +15,8 @@ from typing import Any, Dict, Optional
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..errors import reading
+
 
 def _contiguous(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     return {k: v.detach().contiguous().cpu() for k, v in state.items()}
@@ -45,7 +47,8 @@ def save_weights(path: str, state: Dict[str, torch.Tensor]) -> None:
 
 
 def load_weights(path: str) -> Dict[str, torch.Tensor]:
-    return load_file(path)
+    with reading(path, "weights file"):
+        return load_file(path)
 
 
 def save_checkpoint(folder: str, model_state: Dict[str, torch.Tensor], trainer_state: Dict[str, Any],
@@ -75,8 +78,10 @@ def find_checkpoint(folder: str) -> Optional[str]:
 def load_checkpoint(folder: str) -> Dict[str, Any]:
     """{'model': weights, 'best': weights or None, 'state': trainer state}."""
     best = os.path.join(folder, "best.safetensors")
-    return {"model": load_file(os.path.join(folder, "model.safetensors")),
-            "best": load_file(best) if os.path.exists(best) else None,
-            # on the CPU: the RNG state must be there, and the optimizers move their state to their
-            # parameters' device when they load it
-            "state": torch.load(os.path.join(folder, "state.pt"), map_location="cpu", weights_only=True)}
+    state = os.path.join(folder, "state.pt")
+    with reading(state, "checkpoint's trainer state"):
+        # on the CPU: the RNG state must be there, and the optimizers move their state to their
+        # parameters' device when they load it
+        trainer_state = torch.load(state, map_location="cpu", weights_only=True)
+    return {"model": load_weights(os.path.join(folder, "model.safetensors")),
+            "best": load_weights(best) if os.path.exists(best) else None, "state": trainer_state}

@@ -5,8 +5,9 @@ row of a bad value."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
+import numpy as np
 import pyarrow as pa
 
 from ...errors import DataError
@@ -18,14 +19,18 @@ DEFAULT_CHUNK_ROWS = 131_072   # rows per chunk: the fastest of those measured (
 @dataclass
 class Chunk:
     """A slice of a source: ``first_row`` is its 0-based row index in the source, and
-    ``first_line`` the 1-based line number of that row in a text file (None otherwise)."""
+    ``first_line`` the 1-based line number of that row in a text file (None otherwise); ``lines``,
+    when given, is the line of each row (rows drawn from a file, e.g. a random split of it)."""
 
     batch: pa.RecordBatch
     first_row: int
     first_line: Optional[int] = None
+    lines: Optional[np.ndarray] = None
 
     def locate(self, index: int) -> dict:
         """Keyword arguments for ``DataError`` that point at row ``index`` of this chunk."""
+        if self.lines is not None:
+            return {"line": int(self.lines[index])}
         if self.first_line is not None:
             return {"line": self.first_line + index}
         return {"row": self.first_row + index}
@@ -46,7 +51,15 @@ class Source:
         raise NotImplementedError
 
     def read_all(self) -> pa.Table:
-        batches = [c.batch for c in self.chunks()]
-        if not batches:
+        return self.read_all_with_lines()[0]
+
+    def read_all_with_lines(self) -> Tuple[pa.Table, Optional[np.ndarray]]:
+        """Every row, and the line each came from in a text file (None when lines are not known)."""
+        chunks = list(self.chunks())
+        if not chunks:
             raise DataError("no data rows", source=self.name)
-        return pa.Table.from_batches(batches)
+        lines = None
+        if all(c.first_line is not None or c.lines is not None for c in chunks):
+            lines = np.concatenate([c.lines if c.lines is not None else
+                                    c.first_line + np.arange(c.batch.num_rows, dtype=np.int64) for c in chunks])
+        return pa.Table.from_batches([c.batch for c in chunks]), lines

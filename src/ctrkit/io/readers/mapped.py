@@ -26,5 +26,5 @@ class MappedSource(Source):
 
     def chunks(self) -> Iterator[Chunk]:
         for chunk in self.source.chunks():
-            yield Chunk(self.fn(chunk.batch), chunk.first_row, chunk.first_line)
+            yield Chunk(self.fn(chunk.batch), chunk.first_row, chunk.first_line, chunk.lines)
         self.skipped = self.source.skipped

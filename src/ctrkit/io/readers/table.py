@@ -1,19 +1,22 @@
 """In-memory tables: Arrow, pandas and polars."""
 from __future__ import annotations
 
-from typing import Any, Iterator, List
+from typing import Any, Iterator, List, Optional
 
+import numpy as np
 import pyarrow as pa
 
 from .base import DEFAULT_CHUNK_ROWS, Chunk, Source
 
 
 class TableSource(Source):
-    """An in-memory Arrow table, or a pandas / polars DataFrame converted to one."""
+    """An in-memory Arrow table, or a pandas / polars DataFrame converted to one; ``lines`` (the
+    line of each row in the file it was read from) lets errors name the file's real line."""
 
     def __init__(self, data: Any, name: str = "<DataFrame>", chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                 on_bad_rows: str = "error") -> None:
+                 on_bad_rows: str = "error", lines: Optional[np.ndarray] = None) -> None:
         self.table = to_arrow_table(data)
+        self.lines = lines
         self.name = name
         self.on_bad_rows = on_bad_rows
         self.chunk_rows = chunk_rows
@@ -26,7 +29,7 @@ class TableSource(Source):
         row = 0
         for batch in self.table.to_batches(max_chunksize=self.chunk_rows):
             if batch.num_rows:
-                yield Chunk(batch, row)
+                yield Chunk(batch, row, lines=None if self.lines is None else self.lines[row:row + batch.num_rows])
                 row += batch.num_rows
 
 
