@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -20,15 +21,17 @@ from .config import VALUE_MAPPINGS, ConfigError, dump_config, model_kwargs, trai
 from .datasets import PreparedDataset, RawDataset, load_dataset, prepare
 from .datasets.base import skipped_rows, split_table
 from .datasets.files import files_dataset
-from .errors import CTRKitError
+from .errors import CTRKitError, DataError
 from .features.processor import Processor
 from .models import FNN, CTRModel, build_model
+from .models.base import parameter_bytes
 from .runs import run_config
 from .train.callbacks import Callback, write_history
 from .train.checkpoint import save_weights
+from .train.device import available_memory
 from .train.trainer import Trainer
 
-RESUMABLE_CHANGES = ("train.epochs",)   # the keys --resume lets a config change
+RESUMABLE_CHANGES = ("train.epochs", "train.progress")   # the keys --resume lets a config change
 
 
 def raw_dataset(config: Dict[str, Any]) -> RawDataset:
@@ -168,11 +171,61 @@ def train_model(config: Dict[str, Any], prepared: PreparedDataset, out: Optional
     """Build the config's model (seeded) and train it on ``prepared``; returns the trainer, whose
     model holds the best weights. With ``out``: history and checkpoints go there."""
     cfg = train_config(config)
+    check_labels(prepared)
+    check_memory(config, prepared)
     torch.manual_seed(config["seed"])
     model = _model(config, prepared, out, resume)
     trainer = Trainer(model, cfg, out_dir=out, callbacks=callbacks)
     trainer.fit(prepared.splits["train"], prepared.splits.get("valid"), resume=resume)
     return trainer
+
+
+def check_labels(prepared: PreparedDataset) -> None:
+    """Refuse a click model whose train labels hold one class (nothing to learn, AUC undefined);
+    warn when the valid split does (its AUC cannot guide early stopping)."""
+    schema = prepared.processor.schema
+    if schema.task != "binary":
+        return
+    for name in ("train", "valid"):
+        split = prepared.splits.get(name)
+        if split is None or split.label is None or not len(split):
+            continue
+        classes = np.unique(np.asarray(split.label))
+        if len(classes) > 1:
+            continue
+        message = (f"the label {schema.label!r} is {classes[0]:g} in all {len(split):,} {name} rows "
+                   f"({split.info.get('source', name)}); a click model needs rows of both 0 and 1: check the label "
+                   "column and its label_map")
+        if name == "train":
+            raise DataError(message)
+        print(f"warning: {message}; valid AUC is undefined (nan) and cannot guide early stopping: "
+              "set train.monitor=logloss", file=sys.stderr)
+
+
+def check_memory(config: Dict[str, Any], prepared: PreparedDataset) -> None:
+    """Refuse, before allocating it, a model whose parameters (and their gradients and optimizer
+    state, ~4× them) do not fit in the memory this machine has left; the message says how much the
+    model and its embedding table need."""
+    available = available_memory()
+    if available is None or str(config["train"]["device"]).startswith("cuda"):
+        return
+    fmap = prepared.processor.feature_map(vectors=False)
+    try:
+        size = parameter_bytes(config["model"]["name"], fmap, **model_kwargs(config))
+    except Exception:   # noqa: BLE001 - an estimate only: the real build reports its own errors
+        return
+    if 4 * size["total"] <= available:
+        return
+    dim = config["model"].get("embedding_dim", "the default")
+    raise CTRKitError(
+        f"model {config['model']['name']!r} needs {_gb(size['total'])} for its parameters (the embedding table "
+        f"{_gb(size['embeddings'])}: {fmap.vocab_size:,} rows × embedding_dim {dim}) and about 4× that to train "
+        f"({_gb(4 * size['total'])}); this machine has {_gb(available)} available. Lower model.embedding_dim, "
+        "raise the fields' min_count, or bucket numeric fields")
+
+
+def _gb(n: float) -> str:
+    return f"{n / 2**30:,.1f} GiB"
 
 
 def _model(config: Dict[str, Any], prepared: PreparedDataset, out: Optional[str], resume: bool) -> CTRModel:

@@ -123,6 +123,18 @@ def model_options(name: str) -> Dict[str, Any]:
     return options
 
 
+def parameter_bytes(name: str, feature_map: FeatureMap, **options: Any) -> Dict[str, int]:
+    """The bytes of a model's parameters, in all and in its embedding tables, counted on the meta
+    device (nothing is allocated), so that a model too large for memory is refused before it is
+    built."""
+    with torch.device("meta"):
+        model = build_model(name, feature_map, **options)
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    tables = sum(m.weight.numel() * m.weight.element_size() for m in model.modules()
+                 if isinstance(m, torch.nn.Embedding))
+    return {"total": total, "embeddings": tables}
+
+
 def build_model(name: str, feature_map: FeatureMap, **options: Any) -> CTRModel:
     """A registered model by name; unknown options raise an error listing the valid ones."""
     if name not in MODELS:

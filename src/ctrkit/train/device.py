@@ -2,7 +2,7 @@
 and ``cpu``) and resolved to a torch device."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
     import torch
@@ -50,3 +50,16 @@ def resolve_device(name: str, model: "CTRModel") -> "torch.device":
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def available_memory() -> Optional[int]:
+    """Bytes of memory this machine can still give (``MemAvailable`` of /proc/meminfo), or None
+    where that cannot be told."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
