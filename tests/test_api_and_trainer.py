@@ -43,7 +43,7 @@ def test_classifier_with_y_and_inferred_schema_and_eval_set():
     clf = CTRClassifier("lr", epochs=2).fit(df.iloc[:1500], y[:1500], eval_set=(df.iloc[1500:], y[1500:]))
     assert 0.5 < clf.score(df.iloc[1500:], y[1500:]) <= 1
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['hidden'\]"):
-        CTRClassifier("deepfm", hidden=3)
+        CTRClassifier("deepfm", hidden=3).fit(df, y)         # checked by fit, as scikit-learn wants
 
 
 def test_early_stopping_restores_the_best_weights(prepared):
@@ -111,3 +111,45 @@ def test_device_option_places_the_model(prepared):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match=r"train.device 'cuda': CUDA is not available here"):
             Trainer(build_model("lr", fm), device="cuda")
+
+
+def test_classifier_passes_scikit_learns_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    results = check_estimator(CTRClassifier("lr", epochs=2, batch_size=64, threads=1), on_fail=None)
+    failed = {r["check_name"]: str(r["exception"])[:200] for r in results if r["status"] == "failed"}
+    skipped = {r["check_name"] for r in results if r["status"] == "skipped"}
+    assert not failed
+    assert skipped <= {"check_array_api_input"}          # needs SCIPY_ARRAY_API set before scipy is imported
+    assert len(results) >= 50
+
+
+def test_classifier_in_clone_grid_search_and_pipeline():
+    """String categoricals in a DataFrame, string labels, clone, GridSearchCV over a model option
+    and a training option, and a Pipeline step."""
+    import pandas as pd
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    rng = np.random.default_rng(0)
+    n = 1200
+    df = pd.DataFrame({"site": rng.choice(["a", "b", "c", "d"], n), "device": rng.choice(["phone", "pc"], n),
+                       "price": rng.normal(size=n)})
+    logit = (df["site"] == "a") * 2.0 - (df["device"] == "pc") * 1.5 + df["price"]
+    y = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "click", "skip")
+    clf = CTRClassifier("fm", epochs=3, batch_size=128, embedding_dim=4, threads=1)
+    copy = clone(clf)
+    assert copy.get_params() == clf.get_params() and copy.get_params()["embedding_dim"] == 4
+    search = GridSearchCV(clf, {"embedding_dim": [2, 4], "lr": [0.01, 0.05]}, cv=2).fit(df, y)
+    assert set(search.best_params_) == {"embedding_dim", "lr"} and 0.6 < search.best_score_ <= 1
+    best = search.best_estimator_
+    assert list(best.classes_) == ["click", "skip"] and set(best.predict(df)) <= {"click", "skip"}
+    assert best.field_types_ == {"site": "categorical", "device": "categorical", "price": "numeric"}
+    pipe = make_pipeline(FunctionTransformer(lambda d: d.assign(price=d["price"] * 2)), clone(clf)).fit(df, y)
+    assert pipe.predict_proba(df).shape == (n, 2)
+    on_arrays = clone(clf).fit(df[["price"]].to_numpy(), y)                 # numpy arrays: columns x0, x1, ...
+    assert on_arrays.field_types_ == {"x0": "numeric"} and on_arrays.n_features_in_ == 1
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['embeding_dim'\]"):
+        clf.set_params(embeding_dim=8).fit(df, y)

@@ -126,3 +126,28 @@ def test_cli_export_and_predict_engines(fitted, tmp_path):
     np.testing.assert_allclose(columns["onnx-int8"], int8_from_file, rtol=1e-6, atol=1e-7)
     assert not np.array_equal(columns["onnx-int8"], columns["onnx"])      # AFM's attention ran on int8 weights
     np.testing.assert_allclose(columns["onnx-int8"], columns["onnx"], atol=0.01)
+
+
+def test_a_saved_classifier_gets_the_full_report(fitted):
+    """CTRClassifier.save keeps its held-out split, so the report has the plots of a CLI run."""
+    from ctrkit.report import write_report
+
+    clf, table, folder = fitted
+    page = open(write_report(str(folder))).read()
+    for plot in ("learning_curves", "roc", "calibration", "field_pairs"):
+        assert (folder / "plots" / f"{plot}.png").exists(), plot
+    for caption in ("Learning curves", "ROC (valid)", "Calibration (valid)", "Field-pair importance (valid)"):
+        assert caption in page
+    assert len(page) > 50_000
+
+
+def test_uniform_attention_says_so():
+    from ctrkit.report.plots import uniform_note
+
+    f = 39
+    flat = np.full((f, f), 1 / f) + np.random.default_rng(0).uniform(-1e-5, 1e-5, (f, f))
+    note = uniform_note(flat)
+    assert note is not None and note.startswith("uniform: every weight is within 5% of 0.02564")
+    peaked = flat.copy()
+    peaked[3, 7] = peaked[7, 3] = 0.2
+    assert uniform_note(peaked) is None

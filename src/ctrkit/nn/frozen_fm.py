@@ -70,7 +70,10 @@ class FrozenFM(nn.Module):
         with torch.autocast(batch.cat.device.type, enabled=False):
             ids = batch.cat if self.all_categorical else batch.cat.index_select(1, self.cat_index)
             # the int32 ids as they are: a copy to int64 was slower (docs/performance.md)
-            sums = nn.functional.embedding_bag(ids, self.table, mode="sum")   # [B, 1 (+ D + 1)]
+            if ids.shape[1]:
+                sums = nn.functional.embedding_bag(ids, self.table, mode="sum")   # [B, 1 (+ D + 1)]
+            else:   # numeric fields only
+                sums = self.table.new_zeros(ids.shape[0], self.table.shape[1])
             if self.numeric is not None:
                 x = batch.num.index_select(1, self.num_index)
                 d = self.dim

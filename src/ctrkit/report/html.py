@@ -10,7 +10,7 @@ from typing import Dict, List
 from ..errors import reading
 from ..runs import load_run
 from .importance import pair_importance
-from .plots import learning_curves, pair_heatmap, read_history, reliability_plot, roc_plot
+from .plots import learning_curves, pair_heatmap, read_history, reliability_plot, roc_plot, uniform_note
 
 METRIC_ORDER = ("auc", "logloss", "accuracy", "precision", "recall", "f1", "mean_prediction", "observed_rate", "ece")
 
@@ -46,7 +46,8 @@ def write_report(folder: str) -> str:
             matrix, names, what = importance
             path = os.path.join(plots, "field_pairs.png")
             pair_heatmap(matrix, names, what, path)
-            images.append((f"Field-pair importance ({split_name})", path))
+            note = uniform_note(matrix)
+            images.append((f"Field-pair importance ({split_name})" + (f" — {note}" if note else ""), path))
     out = os.path.join(folder, "report.html")
     with open(out, "w") as fh:
         fh.write(_page(run.config, metrics, images))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import csv
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import matplotlib
 
@@ -72,11 +72,30 @@ def reliability_plot(y: np.ndarray, p: np.ndarray, path: str, bins: int = 10) ->
     _save(fig, path)
 
 
+UNIFORM_SPREAD = 0.05   # weights within 5% of their mean read as uniform
+
+
+def uniform_note(matrix: np.ndarray) -> Optional[str]:
+    """A note when the weights off the diagonal are all about equal (attention that singles out no
+    field pair), else None."""
+    off = matrix[~np.eye(len(matrix), dtype=bool)] if len(matrix) > 1 else matrix.ravel()
+    mean = float(np.mean(off)) if off.size else 0.0
+    if mean <= 0 or (float(off.max()) - float(off.min())) > UNIFORM_SPREAD * mean:
+        return None
+    return (f"uniform: every weight is within {UNIFORM_SPREAD:.0%} of {mean:.4g} ({off.min():.4g} to {off.max():.4g}), "
+            "so the model singles out no field pair; the colours span 0 to twice the mean")
+
+
 def pair_heatmap(matrix: np.ndarray, names: Sequence[str], title: str, path: str) -> None:
-    """A field × field importance matrix with field names on both axes."""
+    """A field × field importance matrix with field names on both axes; a uniform one
+    (``uniform_note``) is drawn on a scale from 0 to twice its mean, not stretched into contrast."""
     size = max(5.0, 0.35 * len(names) + 2)
     fig, ax = plt.subplots(figsize=(size + 1, size))
-    image = ax.imshow(matrix, cmap="viridis")
+    note = uniform_note(matrix)
+    scale = {"vmin": 0.0, "vmax": 2 * float(np.mean(matrix))} if note else {}
+    image = ax.imshow(matrix, cmap="viridis", **scale)
+    if note:
+        title = f"{title}\n(uniform: no pair stands out)"
     ax.set_xticks(range(len(names)), labels=names, rotation=90, fontsize=8)
     ax.set_yticks(range(len(names)), labels=names, fontsize=8)
     ax.set_title(title)
@@ -90,4 +109,5 @@ def _save(fig, path: str) -> None:
     plt.close(fig)
 
 
-__all__ = ["learning_curves", "pair_heatmap", "read_history", "reliability_plot", "roc_curve", "roc_plot"]
+__all__ = ["learning_curves", "pair_heatmap", "read_history", "reliability_plot", "roc_curve", "roc_plot",
+           "uniform_note"]
