@@ -1,5 +1,7 @@
 """Trainer callbacks: the hooks in order, a callback that stops training, the estimator's
 callbacks, and a resumed epoch that starts at the right batch."""
+import re
+
 import numpy as np
 import pytest
 
@@ -112,4 +114,33 @@ def test_progress_prints_a_line_per_evaluation_without_a_terminal(tmp_path):
     lines = [line for line in run.stderr.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"], run.stderr
     assert all("train loss" in line and "valid auc" in line and "samples/s" in line for line in lines)
+    assert all(re.search(r"mean p 0\.\d{4} \(rate 0\.\d{4}\)", line) for line in lines)   # calibration
     assert "ETA" in lines[0] and "ETA" not in lines[-1]
+
+
+def test_fnn_says_what_each_stage_does(tmp_path, capsys):
+    from ctrkit.cli import main
+
+    assert main(["train", "--dataset", "synthetic", "--model", "fnn", "--set", "pretrain=fm", "--set",
+                 "pretrain.epochs=1", "--epochs", "1", "--out", str(tmp_path / "r"), "--set", "train.threads=1",
+                 "--set", "model.dnn_units=[8]", "--set", "data.options={n_rows: 2000, n_numeric: 1, "
+                 "n_categorical: 3, vocab_max: 30, n_pairs: 1, n_triples: 0, n_first_order: 2}"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    stages = [i for i, line in enumerate(err) if line.startswith("FNN stage")]
+    assert err[stages[0]] == "FNN stage 1 of 2: pre-training FM for 1 epochs; its embeddings start the FNN"
+    assert err[stages[1]] == "FNN stage 2 of 2: training the FNN from those embeddings (fine-tuned)"
+    assert err[stages[0] + 1].startswith("epoch 1/1") and err[stages[1] + 1].startswith("epoch 1/1")
+
+
+def test_progress_without_a_terminal_speaks_within_long_epochs(prepared, capsys):
+    """Off a terminal, a line every ``every_s`` seconds inside an epoch (here: every step)."""
+    from ctrkit.train.callbacks import ProgressBar
+
+    model = build_model("lr", prepared.processor.feature_map())
+    Trainer(model, epochs=1, batch_size=400, progress=False, threads=1,
+            callbacks=[ProgressBar(every_s=0.0)]).fit(prepared.splits["train"], prepared.splits["valid"])
+    lines = capsys.readouterr().err.splitlines()
+    steps = [line for line in lines if " step " in line]
+    assert len(steps) >= 3 and steps[0].startswith("epoch 1/1  step 1 of 4  train loss ")
+    assert all("samples/s" in line and "ETA" in line for line in steps[:-1])
+    assert lines[-1].startswith("epoch 1/1  train loss") and "valid auc" in lines[-1]

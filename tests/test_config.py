@@ -67,3 +67,23 @@ def test_cuda_device_without_cuda_says_so(tmp_path):
     with pytest.raises(ConfigError, match=r"train.device 'cuda:1': CUDA is not available here .*use 'cpu' or 'auto'"):
         load_config(path)
     assert load_config(path, ["train.device=auto"])["train"]["device"] == "auto"
+
+
+def test_switching_the_model_drops_the_templates_other_options(capsys):
+    config = load_config("configs/adult_deepfm.yaml", ["model.name=fignn"])
+    assert config["model"]["name"] == "fignn" and "dnn_units" not in config["model"]
+    assert "note: model 'fignn' does not take model.dnn_units (options of the config's 'deepfm'): dropped" \
+        in capsys.readouterr().err
+    kept = load_config("configs/adult_deepfm.yaml", ["model.dnn_units=null"])
+    assert "dnn_units" not in kept["model"] and kept["model"]["name"] == "deepfm"   # null: the model's default
+    with pytest.raises(ConfigError, match="unknown key model.dnn_units for model 'fignn'"):
+        load_config("configs/adult_deepfm.yaml", ["model.name=fignn", "model.dnn_units=[8]"])   # set by hand: kept
+
+
+def test_templates_point_at_the_files_given_on_the_command_line():
+    for path, flags in (("configs/criteo_deepfm.yaml", {"data.train": "t.txt"}),
+                        ("configs/frappe_afm.yaml", {"data.options.path": "f/"})):
+        config = load_config(path, **flags)
+        assert "PATH" not in str(config["data"])
+    assert load_config("configs/criteo_deepfm.yaml", **{"data.options.path": "x"})["data"]["options"] == \
+        {"min_count": 10, "path": "x"}                  # --path adds to the template's options

@@ -79,3 +79,22 @@ def test_cpu_prediction_batches_are_sized_by_embedding_bytes(trained):
     fields = model.embedding.num_fields
     assert cpu_inference_rows(model) == INFERENCE_BLOCK_BYTES // (fields * 8 * 4 + fields * 1 * 4)
     np.testing.assert_allclose(predict(model, valid, batch_size=7), predict(model, valid), rtol=1e-6, atol=1e-9)
+
+
+def test_training_threads_follow_the_cores_other_processes_leave():
+    """With a spinning process beside it, FreeCores leaves that process its core (the benchmark
+    bench_contention.py measures why)."""
+    import subprocess
+    import sys
+
+    from ctrkit.train.device import FreeCores, cores
+
+    if cores() < 2:
+        pytest.skip("needs at least 2 cores")
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        free = FreeCores(first_sample_s=0.5)
+        assert free.threads() <= cores() - 1
+    finally:
+        spinner.kill()
+        spinner.wait()

@@ -79,7 +79,8 @@ def load_config(path: Optional[str] = None, overrides: Sequence[str] = (), **fla
 def _drop_other_models_options(model: Dict[str, Any], template: Dict[str, Any]) -> None:
     """Model options set to null are removed (the model's default applies); when the model was
     switched away from the config file's (``--model fignn`` on a DeepFM template), the file's
-    options that the new model does not take are dropped, each with a note on stderr."""
+    options that the new model does not take are dropped, each with a note on stderr (an option
+    set again on the command line is kept, and refused by ``validate`` if the model lacks it)."""
     from .models.base import MODELS, model_options
 
     for key in [k for k, v in model.items() if v is None and k != "name"]:
@@ -88,7 +89,7 @@ def _drop_other_models_options(model: Dict[str, Any], template: Dict[str, Any]) 
     if old == new or new not in MODELS:
         return
     options = model_options(new)
-    dropped = [k for k in template if k != "name" and k in model and k not in options]
+    dropped = [k for k in template if k != "name" and k in model and k not in options and model[k] == template[k]]
     for key in dropped:
         del model[key]
     if dropped:

@@ -240,8 +240,13 @@ def _model(config: Dict[str, Any], prepared: PreparedDataset, out: Optional[str]
     stage_dir = os.path.join(out, "pretrain") if out is not None else None
     fm_cfg = train_config({**config, "train": {**config["train"], "epochs": pre["epochs"]}})
     resume_stage = resume and stage_dir is not None and os.path.exists(os.path.join(stage_dir, "checkpoint"))
+    say = print if fm_cfg.progress else (lambda *a, **k: None)
+    say(f"FNN stage 1 of 2: pre-training {pre['model'].upper()} for {pre['epochs']} epochs; its embeddings start "
+        "the FNN", file=sys.stderr)
     Trainer(fm, fm_cfg, out_dir=stage_dir).fit(prepared.splits["train"], prepared.splits.get("valid"),
                                                resume=resume_stage)
+    say(f"FNN stage 2 of 2: training the FNN from those embeddings ({'frozen' if pre['freeze'] else 'fine-tuned'})",
+        file=sys.stderr)
     return FNN.from_fm(fm, freeze=pre["freeze"], **options)
 
 

@@ -27,7 +27,7 @@ def _train_flags(args: argparse.Namespace) -> Dict[str, Any]:
     if args.label_map:
         flags["data.label_map"] = parse_label_map(args.label_map)
     if args.path:
-        flags["data.options"] = {"path": args.path}
+        flags["data.options.path"] = args.path
     if args.schema:
         flags["data.schema"] = args.schema
     if args.data:

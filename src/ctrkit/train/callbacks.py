@@ -202,14 +202,15 @@ class ProgressBar(Callback):
     """What a person watching sees: on a terminal, a tqdm bar per epoch with the running loss and
     rate (refreshed every ``refresh_steps`` steps: the loss is read from the device only then); on
     a terminal or not (logs, CI, ``nohup``), one line per evaluation on stderr with the train loss,
-    the validation metrics, samples/s and the time left to the last epoch."""
+    the validation metrics, samples/s and the time left to the last epoch; without a terminal, also
+    a line every ``every_s`` seconds within a long epoch (step, running loss, samples/s, time left)."""
 
     SHOWN = ("auc", "logloss", "mse")
 
-    def __init__(self, refresh_steps: int = 20) -> None:
-        self.refresh_steps = refresh_steps
+    def __init__(self, refresh_steps: int = 20, every_s: float = 60.0) -> None:
+        self.refresh_steps, self.every_s = refresh_steps, every_s
         self._bar = None
-        self._tick = 0.0
+        self._tick = self._said = 0.0
         self._start = (0.0, 0)
 
     def on_fit_start(self, trainer: "Trainer") -> None:
@@ -224,10 +225,20 @@ class ProgressBar(Callback):
         total = trainer.batches_per_epoch - trainer.step_in_epoch
         self._bar = tqdm(total=total, desc=f"epoch {trainer.epoch + 1}/{trainer.config.epochs}", leave=False,
                          disable=None, dynamic_ncols=True)
-        self._tick = time.perf_counter()
+        self._tick = self._said = time.perf_counter()
 
     def on_step_end(self, trainer: "Trainer", batch: "Batch", loss: torch.Tensor) -> None:
-        if self._bar is None or self._bar.disable:
+        if self._bar is None:
+            return
+        if self._bar.disable:
+            if time.perf_counter() - self._said >= self.every_s:
+                self._said = time.perf_counter()
+                totals = trainer.totals
+                rate = totals.seen / (totals.seconds + self._said - self._tick)
+                self._write("  ".join([f"epoch {trainer.epoch + 1}/{trainer.config.epochs}",
+                                       f"step {trainer.step_in_epoch} of {trainer.batches_per_epoch}",
+                                       f"train loss {totals.mean_loss():.4f}", f"{rate:,.0f} samples/s",
+                                       *self._eta(trainer)]))
             return
         self._bar.update(1)
         if trainer.step % self.refresh_steps == 0:
@@ -238,13 +249,19 @@ class ProgressBar(Callback):
     def on_evaluate(self, trainer: "Trainer", row: Dict[str, float]) -> None:
         parts = [f"epoch {row['epoch']:g}/{trainer.config.epochs}", f"train loss {row['train_loss']:.4f}"]
         parts += [f"valid {name} {row['valid_' + name]:.4f}" for name in self.SHOWN if "valid_" + name in row]
+        if "valid_mean_prediction" in row and "valid_observed_rate" in row:   # calibration at a glance
+            parts.append(f"mean p {row['valid_mean_prediction']:.4f} (rate {row['valid_observed_rate']:.4f})")
         parts.append(f"{row['samples_per_second']:,.0f} samples/s")
+        self._write("  ".join(parts + self._eta(trainer)))
+
+    def _eta(self, trainer: "Trainer") -> List[str]:
+        """``["ETA 3m05s"]`` to the last epoch's end at the rate so far, or [] at the end."""
         started, first_step = self._start
         done = trainer.step - first_step
         left = trainer.config.epochs * trainer.batches_per_epoch - trainer.step
         if done > 0 and left > 0:
-            parts.append(f"ETA {_duration((time.perf_counter() - started) / done * left)}")
-        self._write("  ".join(parts))
+            return [f"ETA {_duration((time.perf_counter() - started) / done * left)}"]
+        return []
 
     def _write(self, line: str) -> None:
         from tqdm import tqdm

@@ -1,8 +1,10 @@
 """Where training runs: the ``train.device`` option checked (without torch for ``model``, ``auto``
-and ``cpu``) and resolved to a torch device."""
+and ``cpu``) and resolved to a torch device; the cores and memory this machine has left."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+import os
+import time
+from typing import TYPE_CHECKING, Optional, Tuple
 
 if TYPE_CHECKING:
     import torch
@@ -63,3 +65,63 @@ def available_memory() -> Optional[int]:
     except OSError:
         pass
     return None
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class FreeCores:
+    """The cores left to this process by the others, for sizing torch's thread pool.
+
+    Worker threads that wait by spinning lose most of their speed when another busy process takes
+    one of their cores (a step waits for its slowest thread: 3-4.5× slower with one competitor on
+    2 cores, ``benchmarks/RESULTS.md``); fewer threads than cores avoid that. ``threads()`` counts
+    the CPU time other processes used on this process's cores since the last call (from
+    /proc/stat, minus this process's own time), without blocking; the first call samples
+    ``first_sample_s``. Where /proc/stat cannot be read, every core counts as free.
+    """
+
+    def __init__(self, first_sample_s: float = 0.05) -> None:
+        self.cores = cores()
+        try:
+            self._cpus = sorted(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            self._cpus = []
+        self._last = self._read()
+        if self._last is not None and first_sample_s > 0:
+            time.sleep(first_sample_s)
+
+    def _read(self) -> Optional[Tuple[float, float, float]]:
+        """(busy seconds of the allowed CPUs, this process's CPU seconds, wall time), or None."""
+        try:
+            with open("/proc/stat") as fh:
+                lines = [line.split() for line in fh if line.startswith("cpu") and not line.startswith("cpu ")]
+        except OSError:
+            return None
+        tick = os.sysconf("SC_CLK_TCK")
+        busy = 0.0
+        for parts in lines:
+            cpu = int(parts[0][3:])
+            if self._cpus and cpu not in self._cpus:
+                continue
+            values = [int(v) for v in parts[1:9]]
+            busy += sum(values) - values[3] - values[4]          # all but idle and iowait
+        own = os.times()
+        return busy / tick, own.user + own.system, time.monotonic()
+
+    def threads(self) -> int:
+        """Threads to use now: the free cores, rounded, at least 1."""
+        now = self._read()
+        if now is None or self._last is None:
+            return self.cores
+        wall = now[2] - self._last[2]
+        if wall <= 0:
+            return self.cores
+        others = max(0.0, (now[0] - self._last[0]) - (now[1] - self._last[1])) / wall
+        self._last = now
+        return max(1, min(self.cores, int(self.cores - others + 0.5)))

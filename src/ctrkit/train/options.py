@@ -30,7 +30,7 @@ class TrainConfig:
     checkpoint_every_steps: int = 0         # 0: checkpoint at each epoch end only
     shuffle: str = "rows"                   # rows | blocks | none
     seed: int = 0
-    threads: int = 0                        # 0: the cores this process may use
+    threads: int = 0                        # 0: the cores other processes leave free (checked every 5 s)
     progress: bool = True                   # a progress bar per epoch (on a terminal)
     tensorboard: bool = False
     group_field: str = ""                   # a categorical field (e.g. user): adds grouped AUC ('gauc')

@@ -20,17 +20,12 @@ from ..io.store import EncodedArrays
 from ..models.base import CTRModel
 from .callbacks import Callback, Checkpoint, EarlyStopping, History, LRPlateau, ProgressBar, TensorBoard
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
-from .device import resolve_device
+from .device import FreeCores, cores, resolve_device
 from .optim import build_optimizers
 from .options import TrainConfig
 
 
-def cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+THREAD_CHECK_S = 5.0   # how often training sizes its threads to the cores other processes leave
 
 
 @dataclass
@@ -99,6 +94,7 @@ class Trainer:
             setattr(self.config, key, value)
         self.config.check()
         torch.set_num_threads(self.config.threads or cores())
+        self._free_cores: Optional[FreeCores] = None
         keep_freed_memory()
         self.out_dir = out_dir
         self.epoch = self.step = self.step_in_epoch = 0
@@ -158,6 +154,9 @@ class Trainer:
             self._resume()
         loader = BatchLoader(train, cfg.batch_size, cfg.shuffle, cfg.seed)
         self.batches_per_epoch = len(loader)
+        if not cfg.threads and self._device.type == "cpu":
+            self._free_cores = FreeCores()
+            self._size_threads()
         self._call("on_fit_start")
         while self.epoch < cfg.epochs and not self.stop_training:
             loader.set_epoch(self.epoch, start=self.step_in_epoch)   # a resumed epoch skips its done batches
@@ -165,12 +164,19 @@ class Trainer:
         self._call("on_fit_end")
         return self.history
 
+    def _size_threads(self) -> None:
+        """With ``threads: 0`` on the CPU: as many threads as the cores other processes leave free."""
+        self._threads_checked = time.perf_counter()
+        torch.set_num_threads(self._free_cores.threads())
+
     def _train_epoch(self, loader: BatchLoader, valid: Optional[EncodedArrays]) -> None:
         cfg = self.config
         self.model.train()
         self._call("on_epoch_start")
         tick = time.perf_counter()
         for batch in loader:
+            if self._free_cores is not None and time.perf_counter() - self._threads_checked > THREAD_CHECK_S:
+                self._size_threads()
             if self._device.type != "cpu":
                 batch = batch.to(self._device, non_blocking=True)
             for opt in self.optimizers:
