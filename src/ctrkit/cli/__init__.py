@@ -12,7 +12,7 @@ from ..errors import CTRKitError
 from ..inference import ENGINES
 from .data import cmd_datasets, cmd_prepare, cmd_schema
 from .options import add_data_flags, add_read_flags
-from .runs import cmd_evaluate, cmd_export, cmd_models, cmd_predict, cmd_report, cmd_train
+from .runs import cmd_evaluate, cmd_export, cmd_models, cmd_predict, cmd_report, cmd_serve, cmd_train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write RUN/report.html with PNG plots")
     p.add_argument("--run", required=True)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("serve", help="an HTTP scoring service for a run (pip install 'ctrkit[serve]')")
+    p.add_argument("--run", required=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="server processes, each with the model loaded")
+    p.add_argument("--engine", choices=ENGINES, default="auto")
+    p.add_argument("--max-rows", type=int, default=10_000, help="rows per request, more is refused (413)")
+    p.add_argument("--max-body-bytes", type=int, default=16 << 20, help="request body size, more is refused (413)")
+    p.add_argument("--max-batch-wait-ms", type=float, default=2.0,
+                   help="gather concurrent requests for up to this long into one batch (0: off)")
+    p.add_argument("--ignore-unknown-fields", action="store_true", help="accept fields the run does not know "
+                                                                         "(default: 422)")
+    p.add_argument("--admin-token", help="enables POST /admin/reload, which then needs 'Authorization: Bearer TOKEN'")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("models", help="the model table with paper references")
     p.set_defaults(func=cmd_models)

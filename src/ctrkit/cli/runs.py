@@ -100,6 +100,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ..errors import CTRKitError
+
+    try:
+        from ..serve import serve
+    except ImportError as exc:
+        raise CTRKitError(f"ctrkit serve needs its extra: pip install 'ctrkit[serve]' ({exc})") from None
+    for name, value, least in (("--workers", args.workers, 1), ("--max-rows", args.max_rows, 1),
+                               ("--max-body-bytes", args.max_body_bytes, 1), ("--max-batch-wait-ms",
+                                                                              args.max_batch_wait_ms, 0)):
+        if value < least:
+            raise CTRKitError(f"{name}: expected at least {least}, got {value}")
+    print(f"serving {args.run} on http://{args.host}:{args.port} ({args.workers} worker(s); "
+          f"POST /predict, GET /health /ready /metadata /metrics /docs)", flush=True)
+    serve(args.run, host=args.host, port=args.port, workers=args.workers, engine=args.engine,
+          max_rows=args.max_rows, max_body_bytes=args.max_body_bytes, max_batch_wait_ms=args.max_batch_wait_ms,
+          ignore_unknown_fields=args.ignore_unknown_fields, admin_token=args.admin_token)
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from ..models import MODELS
 

@@ -1,6 +1,6 @@
 """Scoring a trained model: PyTorch prediction (``scoring``) and metrics (``metrics``), ONNX export and ONNX
-Runtime sessions (``onnx``), and the engine choice (``engines``) shared by training, the API, the
-CLI and the service.
+Runtime sessions (``onnx``), the engine choice (``engines``) shared by training, the API, the CLI
+and the service, and what attention models attend to, row by row (``explain``).
 
 ``ENGINES`` is plain Python; the rest needs torch and is imported on first use, so that the
 command line lists the engines without loading torch.
@@ -13,7 +13,8 @@ _LAZY = {"Predictor": "engines", "check_engine": "engines", "default_engine": "e
          "binary_metrics": "metrics", "expected_calibration_error": "metrics", "group_auc": "metrics",
          "log_loss": "metrics", "regression_metrics": "metrics", "roc_auc": "metrics",
          "OnnxPredictor": "onnx", "export_onnx": "onnx", "onnx_available": "onnx", "output_name": "onnx",
-         "cpu_inference_rows": "scoring", "evaluate": "scoring", "predict": "scoring"}
+         "cpu_inference_rows": "scoring", "evaluate": "scoring", "predict": "scoring",
+         "pair_weights": "explain", "top_pairs": "explain"}
 __all__ = ["ENGINES", *_LAZY]
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ..data.loader import BatchLoader
+from ..inference.explain import pair_weights
 from ..io.store import EncodedArrays
 from ..models.base import CTRModel
 
@@ -22,24 +23,10 @@ def pair_importance(model: CTRModel, data: EncodedArrays, batch_size: int = 4096
     device = model.device
     total, names, what, rows = None, None, "", 0
     for batch in BatchLoader(data, batch_size, shuffle="none"):
-        out = model.explain(batch.to(device))
-        if not out:
+        out = pair_weights(model, batch.to(device))
+        if out is None:
             return None
-        names = out["fields"]
-        f = len(names)
-        if "pair_weights" in out:
-            w = out["pair_weights"].sum(0)
-            m = torch.zeros(f, f, dtype=w.dtype, device=w.device)
-            i, j = zip(*[(names.index(a), names.index(b)) for a, b in out["pairs"]])
-            m[list(i), list(j)] = w
-            m = m + m.T
-            what = "AFM attention a_ij (mean over rows)"
-        elif "attention" in out:
-            m = torch.stack([a.mean(1) for a in out["attention"]]).mean(0).sum(0)
-            what = "AutoInt attention (mean over layers, heads and rows; row = query field)"
-        else:
-            m = out["edges"].sum(0)
-            what = "FiGNN edge weights A_ij (mean over rows)"
-        total = m if total is None else total + m
+        weights, names, what = out
+        total = weights.sum(0) if total is None else total + weights.sum(0)
         rows += len(batch)
-    return (total / rows).cpu().numpy(), names, what
+    return (total / rows).cpu().numpy(), names, f"{what} (mean over rows)"

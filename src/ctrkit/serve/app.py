@@ -1,0 +1,259 @@
+"""The scoring service: a FastAPI app over a run folder (``ctrkit serve``).
+
+``POST /predict`` takes raw rows (JSON ``{"rows": [...]}`` or one JSON object per line with
+``Content-Type: application/x-ndjson``) and returns their click probabilities, scored by the same
+processor and prediction engine as ``ctrkit predict``. Every malformed request gets a 4xx with a
+JSON body naming the problem. ``/health``, ``/ready``, ``/metadata`` and ``/metrics`` (Prometheus)
+describe the service; ``POST /admin/reload`` (with ``admin_token``) swaps in another run while
+requests in flight finish on the old one.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import pyarrow as pa
+import torch
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from ..data.batch import Batch
+from ..errors import CTRKitError
+from ..inference.explain import pair_weights, top_pairs
+from ..runs import Run, load_run
+from .batcher import MicroBatcher
+from .metrics import ServiceMetrics
+from .rows import RequestError, RowChecker
+
+NDJSON = "application/x-ndjson"
+EXPLAINED = ("afm", "autoint", "autoint+", "fignn")
+
+
+@dataclass
+class Served:
+    """A loaded run with what serving it needs: the row checker, the batcher, the weights' hash."""
+
+    run: Run
+    checker: RowChecker
+    batcher: MicroBatcher
+    version: str
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(os.path.normpath(self.run.folder))
+
+    def score(self, table: pa.Table) -> np.ndarray:
+        """Probabilities of raw rows (blocking: called in a worker thread)."""
+        return self.run.predict(self.run.processor.transform(table, require_label=False))
+
+    def explain(self, table: pa.Table, k: int = 3) -> List[List[dict]]:
+        """The ``k`` field pairs each row's model attends to most."""
+        encoded = self.run.processor.transform(table, require_label=False)
+        batch = Batch(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (encoded.cat, encoded.num, encoded.seq)))
+        out = pair_weights(self.run.model, batch.to(self.run.model.device))
+        return [] if out is None else top_pairs(out[0], out[1], k)
+
+
+def weights_version(folder: str) -> str:
+    """The first 16 hex digits of the SHA-256 of the run's weights."""
+    digest = hashlib.sha256()
+    with open(os.path.join(folder, "model.safetensors"), "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def load_served(folder: str, engine: str, ignore_unknown: bool, max_wait_s: float) -> Served:
+    run = load_run(folder, engine)
+    served = Served(run, RowChecker(run.processor.schema, ignore_unknown), None, weights_version(folder))  # type: ignore[arg-type]
+    served.batcher = MicroBatcher(served.score, max_wait_s)
+    return served
+
+
+def create_app(run_folder: str, engine: str = "auto", max_rows: int = 10_000, max_body_bytes: int = 16 << 20,
+               max_batch_wait_ms: float = 2.0, ignore_unknown_fields: bool = False,
+               admin_token: Optional[str] = None) -> FastAPI:
+    """The service for the run in ``run_folder`` (loaded now: a run that cannot load is an error
+    before the server starts).
+
+    Args:
+        run_folder: a finished run (``ctrkit train``, ``CTRClassifier.save``).
+        engine: the prediction engine (``auto``, ``torch``, ``onnx``, ``onnx-int8``).
+        max_rows: more rows in one request are refused (413).
+        max_body_bytes: a larger body is refused (413).
+        max_batch_wait_ms: how long concurrent requests are gathered into one batch (0: never).
+        ignore_unknown_fields: accept fields the run does not know (default: 422).
+        admin_token: enables ``POST /admin/reload``, which then needs ``Authorization: Bearer TOKEN``.
+    """
+    options = dict(engine=engine, ignore_unknown=ignore_unknown_fields, max_wait_s=max_batch_wait_ms / 1000)
+    state: Dict[str, Any] = {"served": load_served(run_folder, **options)}
+    metrics = ServiceMetrics()
+    app = FastAPI(title="ctrkit scoring service", version=state["served"].version,
+                  description=f"Click probabilities from the run {state['served'].name!r}.")
+    reload_lock = asyncio.Lock()
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Any) -> Response:
+        start = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception:  # noqa: BLE001 - never a traceback to the client
+            response = JSONResponse({"error": "internal error"}, status_code=500)
+        path = request.url.path if request.url.path in KNOWN_PATHS else "other"
+        metrics.requests.labels(path, str(response.status_code)).inc()
+        metrics.latency.labels(path).observe(time.perf_counter() - start)
+        return response
+
+    @app.exception_handler(RequestError)
+    async def refused(request: Request, exc: RequestError) -> JSONResponse:
+        return JSONResponse(exc.body, status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.get("/health")
+    async def health() -> Dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready")
+    async def ready() -> Dict[str, Any]:
+        """Readiness: a model is loaded."""
+        served = state["served"]
+        return {"ready": True, "run": served.name, "version": served.version}
+
+    @app.get("/metadata")
+    async def metadata() -> Dict[str, Any]:
+        """The model, its fields and types, its metrics.json, the engine and the weights' version."""
+        served = state["served"]
+        schema = served.run.processor.schema
+        path = os.path.join(served.run.folder, "metrics.json")
+        run_metrics = json.load(open(path)) if os.path.exists(path) else {}
+        return {"model": served.run.config["model"]["name"], "run": served.name, "version": served.version,
+                "engine": served.run.predictor.engine,
+                "fields": [{"name": f.column, "type": f.type} for f in schema.fields],
+                "metrics": run_metrics, "max_rows": max_rows}
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        """Prometheus metrics: requests by path and status, rows scored, latency, batch sizes."""
+        return Response(metrics.text(), media_type="text/plain; version=0.0.4")
+
+    async def scored(served: Served, rows: Any, explain: bool) -> Dict[str, Any]:
+        table = served.checker.table(rows)
+        if table.num_rows == 0:
+            raise RequestError(422, "'rows' is empty: send at least one row")
+        try:
+            p = await served.batcher(table)
+        except CTRKitError as exc:
+            raise RequestError(422, str(exc)) from None
+        metrics.rows.inc(table.num_rows)
+        metrics.batches.observe(table.num_rows)
+        out: Dict[str, Any] = {"probabilities": [float(x) for x in p], "model": served.run.config["model"]["name"],
+                               "run": served.name, "version": served.version}
+        if explain:
+            if served.run.config["model"]["name"] not in EXPLAINED:
+                raise RequestError(422, f"explain: model {out['model']!r} attends to no field pairs "
+                                        f"(models that do: {', '.join(EXPLAINED)})")
+            out["explain"] = await asyncio.to_thread(served.explain, table)
+        return out
+
+    @app.post("/predict", openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": state["served"].checker.request.model_json_schema()},
+        NDJSON: {"schema": {"type": "string", "description": "one JSON row object per line"}}}}})
+    async def predict(request: Request) -> Dict[str, Any]:
+        """Click probabilities of raw rows: field names as in the run's schema, absent or null =
+        missing, an unseen value = out of vocabulary."""
+        served = state["served"]          # requests in flight keep the run they started with
+        body = await _body(request, max_body_bytes)
+        if request.headers.get("content-type", "").split(";")[0].strip() == NDJSON:
+            rows, explain = _ndjson(body), False
+        else:
+            payload = _json(body)
+            if not isinstance(payload, dict) or "rows" not in payload:
+                raise RequestError(422, "expected a JSON object {\"rows\": [...]}, got "
+                                        f"{type(payload).__name__}" + ("" if not isinstance(payload, dict)
+                                                                      else " without 'rows'"))
+            unknown = sorted(set(payload) - {"rows", "explain"})
+            if unknown:
+                raise RequestError(422, f"unknown key(s) {unknown}; a request has 'rows' and optionally 'explain'")
+            rows, explain = payload["rows"], payload.get("explain", False)
+            if not isinstance(explain, bool):
+                raise RequestError(422, f"'explain' must be true or false, got {explain!r}")
+        if isinstance(rows, list) and len(rows) > max_rows:
+            raise RequestError(413, f"{len(rows):,} rows in one request; at most {max_rows:,} (--max-rows)")
+        return await scored(served, rows, explain)
+
+    if admin_token:
+        @app.post("/admin/reload")
+        async def reload(request: Request) -> Dict[str, Any]:
+            """Swap to another run folder (body ``{"run": PATH}``; without it the same folder again).
+            Requests in flight finish on the old run; a run that fails to load leaves it serving."""
+            if request.headers.get("authorization") != f"Bearer {admin_token}":
+                raise RequestError(401, "admin endpoints need 'Authorization: Bearer TOKEN' (--admin-token)")
+            body = await _body(request, 1 << 16)
+            payload = _json(body) if body.strip() else {}
+            folder = payload.get("run", state["served"].run.folder) if isinstance(payload, dict) else None
+            if not isinstance(folder, str):
+                raise RequestError(422, "expected {\"run\": \"PATH\"}")
+            async with reload_lock:
+                try:
+                    new = await asyncio.to_thread(load_served, folder, **options)
+                except (CTRKitError, OSError, ValueError) as exc:
+                    raise RequestError(422, f"reload failed, still serving {state['served'].name!r} "
+                                            f"({state['served'].version}): {exc}") from None
+                old, state["served"] = state["served"], new
+            await old.batcher.close()
+            return {"run": new.name, "version": new.version, "previous": old.version}
+
+    app.state.served = state
+    return app
+
+
+KNOWN_PATHS = ("/predict", "/health", "/ready", "/metadata", "/metrics", "/admin/reload", "/docs", "/openapi.json")
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) past ``limit`` bytes without reading further."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, f"the body has {int(declared):,} bytes; at most {limit:,} (--max-body-bytes)")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"the body is over {limit:,} bytes (--max-body-bytes)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RequestError(400, f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise RequestError(400, "the body is not JSON a service accepts: nested too deeply") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _ndjson(body: bytes) -> List[Any]:
+    rows = []
+    for number, line in enumerate(body.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line, parse_constant=_no_constant))
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                raise RequestError(400, f"line {number} of the body is not JSON: {exc}") from None
+    return rows

@@ -1,0 +1,97 @@
+"""Request rows → an Arrow table the run's processor reads, checked against the run's schema.
+
+A pydantic model per run (``row_model``) types each field as training read it: numeric fields take
+finite numbers, categorical ones a string or an integer, sequence ones a list of them or a string
+joined by the field's separator; an absent or null field is missing, as in training. The same
+model gives the OpenAPI schema of ``POST /predict``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional, Type, Union
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, ValidationError, create_model
+
+from ..features.spec import Schema
+
+Category = Union[StrictStr, StrictInt]
+
+
+class RequestError(Exception):
+    """A request the service refuses: the HTTP status and a JSON-ready body naming the problem."""
+
+    def __init__(self, status: int, message: str, detail: Optional[List[Dict[str, Any]]] = None) -> None:
+        super().__init__(message)
+        self.status, self.body = status, {"error": message, **({"detail": detail} if detail else {})}
+
+
+def row_model(schema: Schema, ignore_unknown: bool = False) -> Type[BaseModel]:
+    """The pydantic model of one row: a field per schema column (by its name in the data)."""
+    fields: Dict[str, Any] = {}
+    for i, f in enumerate(schema.fields):
+        if f.type == "numeric":
+            kind: Any = Optional[float]
+            extra = {"allow_inf_nan": False}
+        elif f.type == "categorical":
+            kind, extra = Optional[Category], {}
+        else:
+            kind, extra = Optional[Union[List[Category], StrictStr]], {}
+        fields[f"f{i}"] = (kind, Field(None, alias=f.column, description=f"{f.type} field {f.name!r}", **extra))
+    config = ConfigDict(extra="ignore" if ignore_unknown else "forbid", populate_by_name=False)
+    return create_model("Row", __config__=config, **fields)
+
+
+def request_model(row: Type[BaseModel]) -> Type[BaseModel]:
+    """The JSON body of ``POST /predict``: ``rows`` and ``explain``."""
+    return create_model("PredictRequest", rows=(List[row], Field(..., description="rows of raw field values")),
+                        explain=(bool, Field(False, description="top field pairs of each row (AFM, AutoInt(+), FiGNN)")))
+
+
+class RowChecker:
+    """Checks rows against a run's schema and builds the table its processor reads."""
+
+    def __init__(self, schema: Schema, ignore_unknown: bool = False) -> None:
+        self.schema = schema
+        self.model = row_model(schema, ignore_unknown)
+        self.request = request_model(self.model)
+        self._rows = TypeAdapter(List[self.model])
+        self._columns = list(dict.fromkeys(f.column for f in schema.fields))
+        self._types = {f.column: f.type for f in schema.fields}
+        self._separators = {f.column: f.separator for f in schema.fields if f.type == "sequence"}
+
+    def table(self, rows: Any) -> pa.Table:
+        """The rows as a table; a ``RequestError`` (422) naming each bad row and field otherwise."""
+        if not isinstance(rows, list):
+            raise RequestError(422, f"'rows' must be a list of objects, got {type(rows).__name__}")
+        try:
+            checked = self._rows.validate_python(rows)
+        except ValidationError as exc:
+            detail = [{"row": e["loc"][0] if e["loc"] else None, "field": e["loc"][1] if len(e["loc"]) > 1 else None,
+                       "problem": e["msg"], "value": _short(e.get("input"))} for e in exc.errors()[:20]]
+            first = detail[0]
+            where = f"rows[{first['row']}]" + (f".{first['field']}" if first["field"] is not None else "")
+            raise RequestError(422, f"{where}: {first['problem']} ({exc.error_count()} problem(s) in all)",
+                               detail) from None
+        values = {c: [getattr(r, f"f{i}") for r in checked] for i, c in enumerate(self._field_columns())}
+        return pa.table({c: self._array(c, values[c]) for c in self._columns})
+
+    def _field_columns(self) -> List[str]:
+        return [f.column for f in self.schema.fields]
+
+    def _array(self, column: str, values: List[Any]) -> pa.Array:
+        kind = self._types[column]
+        if kind == "numeric":
+            return pa.array(values, pa.float64())
+        if kind == "categorical":
+            return pa.array([None if v is None else str(v) for v in values], pa.string())
+        sep = self._separators[column]
+        return pa.array([None if v is None else v.split(sep) if isinstance(v, str) else [str(t) for t in v]
+                         for v in values], pa.list_(pa.string()))
+
+
+def _short(value: Any) -> Any:
+    """The value as a JSON body can hold it: short plain values as they are, others as text."""
+    text = repr(value)
+    plain = isinstance(value, (str, int, bool, type(None))) or (isinstance(value, float) and math.isfinite(value))
+    return value if plain and len(text) <= 80 else text[:80]
