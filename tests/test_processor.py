@@ -234,3 +234,41 @@ def test_fit_transform_skips_bad_rows_like_fit_and_transform(tmp_path):
     path.write_text("c,x,y\na,1,0\nb,oops,1\n")
     with pytest.raises(DataError, match="line 3, column 'x': expected a number"):
         Processor(schema).fit_transform(str(path))
+
+
+def test_rows_as_mappings_encode_like_the_columnar_path(tmp_path):
+    """``transform_rows`` (a service's small requests) gives the ids and values of ``transform`` on
+    the same rows: missing tokens and spellings, out-of-vocabulary values, log, min-max, bins,
+    sequences longer than max_len, a shared table, and Python values as well as text."""
+    import pyarrow.csv as pa_csv
+
+    rng = np.random.default_rng(0)
+    n = 400
+    cats = rng.choice(["a", "b", "c", "?", ""], n).tolist()
+    table = pa.table({
+        "c": cats, "c2": rng.choice(["a", "b", "zz"], n).tolist(),
+        "x": [("NA" if i % 17 == 0 else "" if i % 19 == 0 else f"{v:.3f}") for i, v in enumerate(rng.lognormal(size=n))],
+        "b": [f"{v:.2f}" for v in rng.normal(size=n)],
+        "s": ["|".join(rng.choice(["u", "v", "w", "q"], rng.integers(0, 6))) for _ in range(n)],
+        "y": rng.integers(0, 2, n).astype(str).tolist()})
+    pa_csv.write_csv(table, tmp_path / "d.csv")
+    schema = Schema.from_dict({"label": "y", "fields": [
+        {"name": "c", "type": "categorical", "missing": ["?"]},
+        {"name": "c2", "type": "categorical", "share_embedding": "c"},
+        {"name": "x", "type": "numeric", "log": True, "scaler": "minmax"},
+        {"name": "b", "type": "numeric", "buckets": 5},
+        {"name": "s", "type": "sequence", "max_len": 3}]})
+    proc = Processor(schema).fit(str(tmp_path / "d.csv"))
+    columnar = proc.transform(str(tmp_path / "d.csv"), require_label=False)
+    as_text = proc.transform_rows(table.drop(["y"]).to_pylist())
+    typed = [{"c": r["c"] or None, "c2": r["c2"], "x": None if r["x"] in ("NA", "") else float(r["x"]),
+              "b": float(r["b"]), "s": r["s"].split("|") if r["s"] else []} for r in table.to_pylist()]
+    for rows in (as_text, proc.transform_rows(typed)):
+        np.testing.assert_array_equal(rows.cat, columnar.cat)
+        np.testing.assert_allclose(rows.num, columnar.num, rtol=1e-6)
+        np.testing.assert_array_equal(rows.seq, columnar.seq)
+    assert proc.transform_rows([{}]).cat.tolist() == proc.transform(pa.table(
+        {"c": pa.array([None], pa.string()), "c2": pa.array([None], pa.string()), "x": pa.array([None], pa.string()),
+         "b": pa.array([None], pa.string()), "s": pa.array([None], pa.string())}), require_label=False).cat.tolist()
+    with pytest.raises(DataError, match=r"row 0, column 'x': expected a number \(field 'x'\), got 'lots'"):
+        proc.transform_rows([{"x": "lots"}])

@@ -60,7 +60,8 @@ def code_chunk(schema: Schema, parsed: ParsedChunk) -> CodedChunk:
 
     fields = table_fields(schema)
     return CodedChunk(parsed.batch.num_rows, parsed.numeric, parsed.label,
-                      dict(zip([f.name for f in fields], map_threads(code, fields))), parsed.skipped)
+                      dict(zip([f.name for f in fields], map_threads(code, fields, parsed.batch.num_rows))),
+                      parsed.skipped)
 
 
 def empty_block(schema: Schema, state: Dict[str, FieldState], n: int, with_label: bool) -> Dict[str, np.ndarray]:
@@ -90,12 +91,12 @@ def encode_into(schema: Schema, state: Dict[str, FieldState], coded: CodedChunk,
         ids = C.ids_from_codes(fc.codes, positions[f.name], st.offset)
         return C.pad_sequences(ids, fc.rows, coded.n, st.max_len)
 
-    for j, column in enumerate(map_threads(cat_column, schema.fields_of("categorical"))):
+    for j, column in enumerate(map_threads(cat_column, schema.fields_of("categorical"), coded.n)):
         block["cat"][:, j] = column
     for j, f in enumerate(schema.fields_of("numeric")):
         block["num"][:, j] = scale(f, state[f.name], coded.numeric[f.name])
     for j, (f, column) in enumerate(zip(schema.fields_of("sequence"),
-                                        map_threads(seq_column, schema.fields_of("sequence")))):
+                                        map_threads(seq_column, schema.fields_of("sequence"), coded.n))):
         block["seq"][:, j, : state[f.name].max_len] = column
     if "label" in block:
         block["label"][:] = coded.label

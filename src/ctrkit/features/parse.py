@@ -88,7 +88,7 @@ def parse_chunk(schema: Schema, chunk: Chunk, source: Source, on_bad_rows: str, 
         return (signed_log(values) if f.log else values), bad
 
     numeric_fields = [f for f in schema.fields if f.type == "numeric"]
-    for f, (values, bad) in zip(numeric_fields, map_threads(parse, numeric_fields)):
+    for f, (values, bad) in zip(numeric_fields, map_threads(parse, numeric_fields, batch.num_rows)):
         numeric[f.name] = values
         checks.append((f.column, batch.column(f.column), bad, f"a number (field {f.name!r})"))
     label = None

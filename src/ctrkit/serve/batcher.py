@@ -1,15 +1,16 @@
-"""Micro-batching: concurrent requests gathered for at most ``max_wait_s`` and scored as one batch."""
+"""Micro-batching: concurrent requests' rows gathered for at most ``max_wait_s`` and scored as one batch."""
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
-import pyarrow as pa
+
+Rows = List[Any]
 
 
 class MicroBatcher:
-    """Collects tables from concurrent requests and scores them together.
+    """Collects the rows of concurrent requests and scores them together.
 
     The first waiting request opens a window of ``max_wait_s``; requests that arrive in it (up to
     ``max_rows`` rows in all) join the batch, which ``score`` (a blocking function, run in a worker
@@ -18,20 +19,23 @@ class MicroBatcher:
     later calls are scored on their own.
     """
 
-    def __init__(self, score: Callable[[pa.Table], np.ndarray], max_wait_s: float, max_rows: int = 16384) -> None:
+    def __init__(self, score: Callable[[Rows], np.ndarray], max_wait_s: float, max_rows: int = 16384,
+                 observe: Optional[Callable[[int], None]] = None) -> None:
         self.score, self.max_wait_s, self.max_rows = score, max_wait_s, max_rows
+        self.observe = observe or (lambda rows: None)   # told each scored batch's rows
         self._queue: Optional[asyncio.Queue] = None
         self._task: Optional[asyncio.Task] = None
         self._closed = False
 
-    async def __call__(self, table: pa.Table) -> np.ndarray:
+    async def __call__(self, rows: Rows) -> np.ndarray:
         if self.max_wait_s <= 0 or self._closed:
-            return await asyncio.to_thread(self.score, table)
+            self.observe(len(rows))
+            return await asyncio.to_thread(self.score, rows)
         if self._task is None:
             self._queue = asyncio.Queue()
             self._task = asyncio.create_task(self._run())
         done: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((table, done))
+        self._queue.put_nowait((rows, done))
         return await done
 
     async def _run(self) -> None:
@@ -41,8 +45,8 @@ class MicroBatcher:
             first = await self._queue.get()
             if first is None:
                 return
-            batch: List[Tuple[pa.Table, asyncio.Future]] = [first]
-            rows = first[0].num_rows
+            batch: List[Tuple[Rows, asyncio.Future]] = [first]
+            rows = len(first[0])
             deadline = loop.time() + self.max_wait_s
             while rows < self.max_rows:
                 left = deadline - loop.time()
@@ -56,20 +60,21 @@ class MicroBatcher:
                     closing = True
                     break
                 batch.append(item)
-                rows += item[0].num_rows
-            tables = [t for t, _ in batch]
+                rows += len(item[0])
+            gathered = [row for part, _ in batch for row in part]
+            self.observe(len(gathered))
             try:
-                p = await asyncio.to_thread(self.score, pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+                p = await asyncio.to_thread(self.score, gathered)
             except Exception as exc:  # noqa: BLE001 - every waiting request gets the scoring error
                 for _, done in batch:
                     if not done.done():
                         done.set_exception(exc)
                 continue
             start = 0
-            for table, done in batch:
+            for part, done in batch:
                 if not done.done():
-                    done.set_result(p[start:start + table.num_rows])
-                start += table.num_rows
+                    done.set_result(p[start:start + len(part)])
+                start += len(part)
 
     async def close(self) -> None:
         """Score what is gathered, then stop gathering."""

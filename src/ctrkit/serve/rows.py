@@ -1,4 +1,4 @@
-"""Request rows → an Arrow table the run's processor reads, checked against the run's schema.
+"""Request rows checked against the run's schema: the values its processor reads, by column.
 
 A pydantic model per run (``row_model``) types each field as training read it: numeric fields take
 finite numbers, categorical ones a string or an integer, sequence ones a list of them or a string
@@ -60,8 +60,9 @@ class RowChecker:
         self._types = {f.column: f.type for f in schema.fields}
         self._separators = {f.column: f.separator for f in schema.fields if f.type == "sequence"}
 
-    def table(self, rows: Any) -> pa.Table:
-        """The rows as a table; a ``RequestError`` (422) naming each bad row and field otherwise."""
+    def rows(self, rows: Any) -> List[Dict[str, Any]]:
+        """The rows as ``{column: value}`` (numbers, text, lists of text; None = missing), or a
+        ``RequestError`` (422) naming each bad row and field."""
         if not isinstance(rows, list):
             raise RequestError(422, f"'rows' must be a list of objects, got {type(rows).__name__}")
         try:
@@ -73,11 +74,12 @@ class RowChecker:
             where = f"rows[{first['row']}]" + (f".{first['field']}" if first["field"] is not None else "")
             raise RequestError(422, f"{where}: {first['problem']} ({exc.error_count()} problem(s) in all)",
                                detail) from None
-        values = {c: [getattr(r, f"f{i}") for r in checked] for i, c in enumerate(self._field_columns())}
-        return pa.table({c: self._array(c, values[c]) for c in self._columns})
+        columns = [(f"f{i}", f.column) for i, f in enumerate(self.schema.fields)]
+        return [{column: getattr(r, name) for name, column in columns} for r in checked]
 
-    def _field_columns(self) -> List[str]:
-        return [f.column for f in self.schema.fields]
+    def table(self, rows: List[Dict[str, Any]]) -> pa.Table:
+        """Checked rows as the Arrow table the processor's columnar path reads (large requests)."""
+        return pa.table({c: self._array(c, [r.get(c) for r in rows]) for c in self._columns})
 
     def _array(self, column: str, values: List[Any]) -> pa.Array:
         kind = self._types[column]

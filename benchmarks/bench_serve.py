@@ -1,0 +1,202 @@
+"""The scoring service under load: ``ctrkit serve`` in its own process (uvicorn, 1 and 2 workers),
+driven over loopback by an async HTTP client (httpx) in another process.
+
+    python benchmarks/bench_serve.py [--models lr,deepfm,autoint+] [--sizes 1,10,100,1000] [--seconds 5]
+                                     [--workers 1,2] [--rate 200] [--clients 16]
+
+Per model (trained on Adult for 2 epochs into a temporary folder) and request size it prints, at
+saturation (``--clients`` requests in flight) and at a fixed offered load (``--rate`` requests/s
+for single rows, ``--rate / size`` for bigger requests, open loop): requests/s, rows/s, p50/p95/p99
+latency and the server's CPU time per request; and the same rows scored in-process
+(``Run.predict`` on the encoded rows, by request size) so that the HTTP overhead shows as a ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def adult_rows(run_folder: str) -> List[dict]:
+    import pyarrow.compute as pc
+
+    from ctrkit.datasets import adult
+    from ctrkit.runs import load_run
+
+    run = load_run(run_folder)
+    table = run.open_data(os.path.join(adult.FILES, "adult.test.gz")).read_all().drop(["income"])
+    numeric = {f.column for f in run.processor.schema.fields if f.type == "numeric"}
+    cols = {n: (pc.cast(table.column(n), "float64") if n in numeric else table.column(n)).to_pylist()
+            for n in table.column_names}
+    return [dict(zip(cols, v)) for v in zip(*cols.values())]
+
+
+def cpu_seconds(pids: List[int]) -> float:
+    """User + system CPU seconds of the processes (the server and its workers)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                parts = fh.read().rsplit(")", 1)[1].split()
+            total += (int(parts[11]) + int(parts[12])) / tick
+        except OSError:
+            pass
+    return total
+
+
+def server_pids(pid: int) -> List[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid] + [int(p) for p in out]
+
+
+async def drive(url: str, bodies: List[bytes], seconds: float, clients: int, rate: float) -> Dict[str, float]:
+    """Saturation (``rate`` 0: ``clients`` loops back to back) or an open loop at ``rate``/s."""
+    import httpx
+
+    latencies: List[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=max(clients, 64), max_keepalive_connections=max(clients, 64))
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        async def one(i: int) -> None:
+            nonlocal errors
+            start = time.perf_counter()
+            r = await client.post("/predict", content=bodies[i % len(bodies)],
+                                  headers={"content-type": "application/json"})
+            latencies.append(time.perf_counter() - start)
+            errors += r.status_code != 200
+
+        start = time.perf_counter()
+        if rate <= 0:
+            async def loop(k: int) -> None:
+                i = k
+                while time.perf_counter() - start < seconds:
+                    await one(i)
+                    i += clients
+            await asyncio.gather(*(loop(k) for k in range(clients)))
+        else:
+            tasks, i = [], 0
+            while (now := time.perf_counter() - start) < seconds:
+                due = i / rate
+                if due > now:
+                    await asyncio.sleep(due - now)
+                tasks.append(asyncio.create_task(one(i)))
+                i += 1
+            await asyncio.gather(*tasks)
+        wall = time.perf_counter() - start
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
+    return {"requests": len(latencies), "rps": len(latencies) / wall, "p50": q[49], "p95": q[94], "p99": q[98],
+            "errors": errors, "wall": wall}
+
+
+def in_process_rows_per_second(run_folder: str, rows: List[dict], size: int, seconds: float = 2.0) -> float:
+    import pyarrow as pa
+
+    from ctrkit.runs import load_run
+
+    run = load_run(run_folder)
+    table = pa.Table.from_pylist(rows[:size])
+    encoded = run.processor.transform(table, require_label=False)
+    run.predict(encoded)
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        run.predict(encoded)
+        n += 1
+    return n * size / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="lr,deepfm,autoint+")
+    parser.add_argument("--sizes", default="1,10,100,1000")
+    parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rate", type=float, default=200.0, help="offered requests/s for single rows")
+    parser.add_argument("--clients", type=int, default=16, help="requests in flight at saturation")
+    parser.add_argument("--drive", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.drive:                       # the client process
+        with open(args.drive) as fh:
+            job = json.load(fh)
+        bodies = [b.encode() for b in job["bodies"]]
+        print("RESULT " + json.dumps(asyncio.run(drive(job["url"], bodies, job["seconds"], job["clients"],
+                                                         job["rate"]))), flush=True)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"{os.cpu_count()} cores; {args.seconds:g} s per cell; saturation = {args.clients} requests in flight; "
+          f"offered = {args.rate:g} requests/s ÷ rows per request\n")
+    print("| model | workers | rows/request | load | requests/s | rows/s | p50 ms | p95 ms | p99 ms | server CPU ms/request "
+          "| errors | in-process rows/s | HTTP / in-process |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in args.models.split(","):
+            folder = os.path.join(tmp, model)
+            subprocess.run([sys.executable, "-m", "ctrkit", "train", "--dataset", "adult", "--model", model,
+                            "--epochs", "2", "--out", folder, "--set", "train.progress=false"], check=True,
+                           capture_output=True)
+            rows = adult_rows(folder)
+            local = {size: in_process_rows_per_second(folder, rows, size) for size in sizes}
+            for workers in (int(w) for w in args.workers.split(",")):
+                port = free_port()
+                server = subprocess.Popen([sys.executable, "-m", "ctrkit", "serve", "--run", folder, "--port",
+                                           str(port), "--workers", str(workers), "--max-rows", "100000"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                url = f"http://127.0.0.1:{port}"
+                _wait_ready(url)
+                try:
+                    for size in sizes:
+                        bodies = [json.dumps({"rows": [rows[(k * size + j) % len(rows)] for j in range(size)]})
+                                  for k in range(50)]
+                        for load, rate in (("saturation", 0.0), ("offered", args.rate / size)):
+                            pids = server_pids(server.pid)
+                            cpu = cpu_seconds(pids)
+                            job = {"url": url, "bodies": bodies, "seconds": args.seconds, "clients": args.clients,
+                                   "rate": rate}
+                            job_path = os.path.join(tmp, "job.json")
+                            with open(job_path, "w") as fh:
+                                json.dump(job, fh)
+                            out = subprocess.run([sys.executable, __file__, "--drive", job_path],
+                                                 capture_output=True, text=True)
+                            line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
+                            r = json.loads(line[7:])
+                            per_request = (cpu_seconds(pids) - cpu) / max(r["requests"], 1) * 1000
+                            label = "saturation" if load == "saturation" else f"{rate:g}/s offered"
+                            print(f"| {model} | {workers} | {size} | {label} | {r['rps']:,.0f} | {r['rps'] * size:,.0f} | "
+                                  f"{r['p50'] * 1000:.1f} | {r['p95'] * 1000:.1f} | {r['p99'] * 1000:.1f} | "
+                                  f"{per_request:.2f} | {r['errors']} | {local[size]:,.0f} | "
+                                  f"{r['rps'] * size / local[size]:.2f} |", flush=True)
+                finally:
+                    server.terminate()
+                    server.wait(30)
+
+
+def _wait_ready(url: str) -> None:
+    import httpx
+
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if httpx.get(url + "/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    raise RuntimeError("the server did not start")
+
+
+if __name__ == "__main__":
+    main()
