@@ -5,8 +5,9 @@ driven over loopback by an async HTTP client (httpx) in another process.
                                      [--workers 1,2] [--rate 200] [--clients 16]
 
 Per model (trained on Adult for 2 epochs into a temporary folder) and request size it prints, at
-saturation (``--clients`` requests in flight) and at a fixed offered load (``--rate`` requests/s
-for single rows, ``--rate / size`` for bigger requests, open loop): requests/s, rows/s, p50/p95/p99
+saturation (``--clients`` requests in flight; for 100 rows and more also with Arrow IPC bodies)
+and at a fixed offered load (``--rate`` requests/s for single rows, ``--rate / size`` for bigger
+requests, open loop): requests/s, rows/s, p50/p95/p99
 latency and the server's CPU time per request; and the same rows scored in-process
 (``Run.predict`` on the encoded rows, by request size) so that the HTTP overhead shows as a ratio.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import socket
@@ -47,6 +49,19 @@ def adult_rows(run_folder: str) -> List[dict]:
     return [dict(zip(cols, v)) for v in zip(*cols.values())]
 
 
+CONTENT_TYPES = {"json": "application/json", "arrow": "application/vnd.apache.arrow.stream"}
+
+
+def arrow_stream(rows: List[dict]) -> bytes:
+    import pyarrow as pa
+
+    table = pa.Table.from_pylist(rows)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
 def cpu_seconds(pids: List[int]) -> float:
     """User + system CPU seconds of the processes (the server and its workers)."""
     tick, total = os.sysconf("SC_CLK_TCK"), 0.0
@@ -65,7 +80,8 @@ def server_pids(pid: int) -> List[int]:
     return [pid] + [int(p) for p in out]
 
 
-async def drive(url: str, bodies: List[bytes], seconds: float, clients: int, rate: float) -> Dict[str, float]:
+async def drive(url: str, bodies: List[bytes], seconds: float, clients: int, rate: float,
+                content_type: str = "application/json") -> Dict[str, float]:
     """Saturation (``rate`` 0: ``clients`` loops back to back) or an open loop at ``rate``/s."""
     import httpx
 
@@ -77,7 +93,7 @@ async def drive(url: str, bodies: List[bytes], seconds: float, clients: int, rat
             nonlocal errors
             start = time.perf_counter()
             r = await client.post("/predict", content=bodies[i % len(bodies)],
-                                  headers={"content-type": "application/json"})
+                                  headers={"content-type": content_type})
             latencies.append(time.perf_counter() - start)
             errors += r.status_code != 200
 
@@ -133,9 +149,9 @@ def main() -> None:
     if args.drive:                       # the client process
         with open(args.drive) as fh:
             job = json.load(fh)
-        bodies = [b.encode() for b in job["bodies"]]
+        bodies = [base64.b64decode(b) for b in job["bodies"]]
         print("RESULT " + json.dumps(asyncio.run(drive(job["url"], bodies, job["seconds"], job["clients"],
-                                                         job["rate"]))), flush=True)
+                                                         job["rate"], job["content_type"]))), flush=True)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"{os.cpu_count()} cores; {args.seconds:g} s per cell; saturation = {args.clients} requests in flight; "
@@ -160,13 +176,17 @@ def main() -> None:
                 _wait_ready(url)
                 try:
                     for size in sizes:
-                        bodies = [json.dumps({"rows": [rows[(k * size + j) % len(rows)] for j in range(size)]})
-                                  for k in range(50)]
-                        for load, rate in (("saturation", 0.0), ("offered", args.rate / size)):
+                        parts = [[rows[(k * size + j) % len(rows)] for j in range(size)] for k in range(50)]
+                        cells = [("saturation", 0.0, "json"), ("offered", args.rate / size, "json")]
+                        if size >= 100:
+                            cells.append(("saturation", 0.0, "arrow"))
+                        for load, rate, kind in cells:
+                            bodies = [base64.b64encode(json.dumps({"rows": p}).encode() if kind == "json"
+                                                       else arrow_stream(p)).decode() for p in parts]
                             pids = server_pids(server.pid)
                             cpu = cpu_seconds(pids)
                             job = {"url": url, "bodies": bodies, "seconds": args.seconds, "clients": args.clients,
-                                   "rate": rate}
+                                   "rate": rate, "content_type": CONTENT_TYPES[kind]}
                             job_path = os.path.join(tmp, "job.json")
                             with open(job_path, "w") as fh:
                                 json.dump(job, fh)
@@ -175,7 +195,8 @@ def main() -> None:
                             line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT "))
                             r = json.loads(line[7:])
                             per_request = (cpu_seconds(pids) - cpu) / max(r["requests"], 1) * 1000
-                            label = "saturation" if load == "saturation" else f"{rate:g}/s offered"
+                            label = ("saturation" if load == "saturation" else f"{rate:g}/s offered") + \
+                                (", Arrow" if kind == "arrow" else "")
                             print(f"| {model} | {workers} | {size} | {label} | {r['rps']:,.0f} | {r['rps'] * size:,.0f} | "
                                   f"{r['p50'] * 1000:.1f} | {r['p95'] * 1000:.1f} | {r['p99'] * 1000:.1f} | "
                                   f"{per_request:.2f} | {r['errors']} | {local[size]:,.0f} | "

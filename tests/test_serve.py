@@ -112,6 +112,35 @@ def test_bulk_rows_as_json_lines(server, runs):
     assert r.status_code == 200 and r.json()["probabilities"] == one
 
 
+def test_bulk_rows_as_an_arrow_stream(server, runs):
+    import pyarrow as pa
+
+    rows = adult_rows(runs / "deepfm")[:500]
+    expected = httpx.post(server.url + "/predict", json={"rows": rows}).json()["probabilities"]
+
+    def post(table):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return httpx.post(server.url + "/predict", content=sink.getvalue().to_pybytes(),
+                          headers={"content-type": "application/vnd.apache.arrow.stream"})
+
+    table = pa.Table.from_pylist(rows)
+    r = post(table)
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(r.json()["probabilities"], expected, rtol=0, atol=1e-6)
+    assert post(table.drop(["age"])).status_code == 200                            # an absent column: missing
+    bad = post(table.set_column(table.column_names.index("workclass"), "workclass", pa.array([[1]] * 500)))
+    assert bad.status_code == 422 and "column 'workclass': expected text or integers" in bad.json()["error"]
+    bad = post(table.append_column("agee", pa.array([1] * 500)))
+    assert bad.status_code == 422 and "unknown column(s) ['agee']" in bad.json()["error"]
+    bad = post(table.set_column(table.column_names.index("age"), "age", pa.array([float("nan")] * 500)))
+    assert bad.status_code == 422 and "NaN or infinity" in bad.json()["error"]
+    r = httpx.post(server.url + "/predict", content=b"\x00garbage",
+                   headers={"content-type": "application/vnd.apache.arrow.stream"})
+    assert r.status_code == 400 and "not an Arrow IPC stream" in r.json()["error"]
+
+
 def test_missing_and_unseen_values(server):
     r = httpx.post(server.url + "/predict", json={"rows": [{}, {"age": None, "workclass": "Never-seen-before"}]})
     assert r.status_code == 200 and len(r.json()["probabilities"]) == 2
@@ -150,10 +179,11 @@ def malformed_bodies(n, seed=0):
 def test_a_thousand_malformed_requests_each_get_a_4xx_with_a_json_error(server):
     seen = {}
     with httpx.Client(base_url=server.url, timeout=60) as client:
+        pick = random.Random(1)
         for body in malformed_bodies(1000):
-            ndjson = body.startswith(b"{") and random.random() < 0.1
-            r = client.post("/predict", content=body,
-                            headers={"content-type": "application/x-ndjson" if ndjson else "application/json"})
+            kind = pick.choices(["application/json", "application/x-ndjson", "application/vnd.apache.arrow.stream"],
+                                [85, 10, 5])[0]
+            r = client.post("/predict", content=body, headers={"content-type": kind})
             assert 400 <= r.status_code < 500, (r.status_code, body[:200], r.text[:300])
             assert isinstance(r.json()["error"], str) and "Traceback" not in r.text
             seen[r.status_code] = seen.get(r.status_code, 0) + 1
@@ -268,3 +298,24 @@ def test_sigterm_lets_requests_in_flight_finish(runs):
         results = [f.result() for f in futures]
     assert all(r.status_code == 200 and len(r.json()["probabilities"]) == 2000 for r in results)
     assert server.proc.wait(30) in (0, -signal.SIGTERM)   # uvicorn ends by re-raising the signal it handled
+
+
+def test_sighup_reloads_the_run_folder(runs, tmp_path):
+    """New weights written into the served folder take over on SIGHUP."""
+    import shutil
+
+    folder = tmp_path / "served"
+    shutil.copytree(runs / "deepfm", folder)
+    server = Server(folder)
+    try:
+        before = httpx.get(server.url + "/ready").json()["version"]
+        shutil.rmtree(folder)
+        shutil.copytree(runs / "afm", folder)
+        server.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 30
+        while httpx.get(server.url + "/metadata").json()["model"] != "afm" and time.time() < deadline:
+            time.sleep(0.2)
+        meta = httpx.get(server.url + "/metadata").json()
+        assert meta["model"] == "afm" and meta["version"] != before
+    finally:
+        server.stop()

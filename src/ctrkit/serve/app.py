@@ -1,11 +1,12 @@
 """The scoring service: a FastAPI app over a run folder (``ctrkit serve``).
 
-``POST /predict`` takes raw rows (JSON ``{"rows": [...]}`` or one JSON object per line with
-``Content-Type: application/x-ndjson``) and returns their click probabilities, scored by the same
+``POST /predict`` takes raw rows (JSON ``{"rows": [...]}``, one JSON object per line with
+``Content-Type: application/x-ndjson``, or an Arrow IPC stream with
+``application/vnd.apache.arrow.stream``) and returns their click probabilities, scored by the same
 processor and prediction engine as ``ctrkit predict``. Every malformed request gets a 4xx with a
 JSON body naming the problem. ``/health``, ``/ready``, ``/metadata`` and ``/metrics`` (Prometheus)
-describe the service; ``POST /admin/reload`` (with ``admin_token``) swaps in another run while
-requests in flight finish on the old one.
+describe the service; ``POST /admin/reload`` (with ``admin_token``) swaps in another run, and SIGHUP reloads the
+same folder, while requests in flight finish on the old one.
 """
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ import asyncio
 import hashlib
 import json
 import os
+import signal
+import sys
 import time
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, AsyncIterator, Callable, Dict, List, Optional
 
 import numpy as np
+import pyarrow as pa
 import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -33,6 +38,7 @@ from .metrics import ServiceMetrics
 from .rows import RequestError, RowChecker
 
 NDJSON = "application/x-ndjson"
+ARROW = "application/vnd.apache.arrow.stream"
 ROW_PATH_ROWS = 512   # requests up to this many rows are encoded row by row
 EXPLAINED = ("afm", "autoint", "autoint+", "fignn")
 
@@ -56,6 +62,10 @@ class Served:
         if len(rows) <= ROW_PATH_ROWS:
             return self.run.processor.transform_rows(rows)
         return self.run.processor.transform(self.checker.table(rows), require_label=False)
+
+    def score_table(self, table: pa.Table) -> np.ndarray:
+        """Probabilities of a checked Arrow table (blocking: called in a worker thread)."""
+        return self.run.predict(self.run.processor.transform(table, require_label=False))
 
     def score(self, rows: List[Dict[str, Any]]) -> np.ndarray:
         """Probabilities of checked rows (blocking: called in a worker thread)."""
@@ -106,7 +116,27 @@ def create_app(run_folder: str, engine: str = "auto", max_rows: int = 10_000, ma
     options = dict(engine=engine, ignore_unknown=ignore_unknown_fields, max_wait_s=max_batch_wait_ms / 1000,
                    observe=metrics.batches.observe)
     state: Dict[str, Any] = {"served": load_served(run_folder, **options)}
-    app = FastAPI(title="ctrkit scoring service", version=state["served"].version,
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """SIGHUP reloads the run folder (new weights written there take over without downtime)."""
+        loop = asyncio.get_running_loop()
+
+        def hangup() -> None:
+            async def again() -> None:
+                try:
+                    done = await swap(state["served"].run.folder)
+                    print(f"SIGHUP: serving {done['run']} version {done['version']}", file=sys.stderr, flush=True)
+                except RequestError as exc:
+                    print(f"SIGHUP: {exc.body['error']}", file=sys.stderr, flush=True)
+            asyncio.ensure_future(again())
+
+        try:
+            loop.add_signal_handler(signal.SIGHUP, hangup)
+        except (NotImplementedError, RuntimeError, ValueError, AttributeError):   # no SIGHUP, or not the main thread
+            pass
+        yield
+
+    app = FastAPI(title="ctrkit scoring service", version=state["served"].version, lifespan=lifespan,
                   description=f"Click probabilities from the run {state['served'].name!r}.")
     reload_lock = asyncio.Lock()
 
@@ -176,15 +206,39 @@ def create_app(run_folder: str, engine: str = "auto", max_rows: int = 10_000, ma
             out["explain"] = await asyncio.to_thread(served.explain, checked)
         return out
 
+    async def scored_arrow(served: Served, body: bytes) -> Dict[str, Any]:
+        try:
+            table = pa.ipc.open_stream(body).read_all()
+        except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
+            raise RequestError(400, f"the body is not an Arrow IPC stream: {exc}") from None
+        if table.num_rows == 0:
+            raise RequestError(422, "the table is empty: send at least one row")
+        if table.num_rows > max_rows:
+            raise RequestError(413, f"{table.num_rows:,} rows in one request; at most {max_rows:,} (--max-rows)")
+        checked = served.checker.arrow(table)
+        try:
+            p = await asyncio.to_thread(served.score_table, checked)
+        except CTRKitError as exc:
+            raise RequestError(422, str(exc)) from None
+        metrics.rows.inc(table.num_rows)
+        metrics.batches.observe(table.num_rows)
+        return {"probabilities": [float(x) for x in p], "model": served.run.config["model"]["name"],
+                "run": served.name, "version": served.version}
+
     @app.post("/predict", openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": state["served"].checker.request.model_json_schema()},
-        NDJSON: {"schema": {"type": "string", "description": "one JSON row object per line"}}}}})
+        NDJSON: {"schema": {"type": "string", "description": "one JSON row object per line"}},
+        ARROW: {"schema": {"type": "string", "format": "binary",
+                           "description": "an Arrow IPC stream with a column per field (bulk rows)"}}}}})
     async def predict(request: Request) -> Dict[str, Any]:
         """Click probabilities of raw rows: field names as in the run's schema, absent or null =
         missing, an unseen value = out of vocabulary."""
         served = state["served"]          # requests in flight keep the run they started with
         body = await _body(request, max_body_bytes)
-        if request.headers.get("content-type", "").split(";")[0].strip() == NDJSON:
+        kind = request.headers.get("content-type", "").split(";")[0].strip()
+        if kind == ARROW:
+            return await scored_arrow(served, body)
+        if kind == NDJSON:
             rows, explain = _ndjson(body), False
         else:
             payload = _json(body)
@@ -214,15 +268,20 @@ def create_app(run_folder: str, engine: str = "auto", max_rows: int = 10_000, ma
             folder = payload.get("run", state["served"].run.folder) if isinstance(payload, dict) else None
             if not isinstance(folder, str):
                 raise RequestError(422, "expected {\"run\": \"PATH\"}")
-            async with reload_lock:
-                try:
-                    new = await asyncio.to_thread(load_served, folder, **options)
-                except (CTRKitError, OSError, ValueError) as exc:
-                    raise RequestError(422, f"reload failed, still serving {state['served'].name!r} "
-                                            f"({state['served'].version}): {exc}") from None
-                old, state["served"] = state["served"], new
-            await old.batcher.close()
-            return {"run": new.name, "version": new.version, "previous": old.version}
+            return await swap(folder)
+
+    async def swap(folder: str) -> Dict[str, Any]:
+        """Load ``folder`` and serve it; requests in flight finish on the old run, and a run that
+        fails to load leaves the old one serving (a 422 that says why)."""
+        async with reload_lock:
+            try:
+                new = await asyncio.to_thread(load_served, folder, **options)
+            except (CTRKitError, OSError, ValueError) as exc:
+                raise RequestError(422, f"reload failed, still serving {state['served'].name!r} "
+                                        f"({state['served'].version}): {exc}") from None
+            old, state["served"] = state["served"], new
+        await old.batcher.close()
+        return {"run": new.name, "version": new.version, "previous": old.version}
 
     app.state.served = state
     return app
