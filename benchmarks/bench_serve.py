@@ -3,6 +3,7 @@ driven over loopback by an async HTTP client (httpx) in another process.
 
     python benchmarks/bench_serve.py [--models lr,deepfm,autoint+] [--sizes 1,10,100,1000] [--seconds 5]
                                      [--workers 1,2] [--rate 200] [--clients 16]
+    python benchmarks/bench_serve.py --sustain 600      # 10 minutes at 80% of saturation
 
 Per model (trained on Adult for 2 epochs into a temporary folder) and request size it prints, at
 saturation (``--clients`` requests in flight; for 100 rows and more also with Arrow IPC bodies)
@@ -144,6 +145,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rate", type=float, default=200.0, help="offered requests/s for single rows")
     parser.add_argument("--clients", type=int, default=16, help="requests in flight at saturation")
+    parser.add_argument("--sustain", type=float, default=0.0,
+                        help="instead of the table: single-row DeepFM requests at 80%% of saturation for this many "
+                             "seconds, with errors and the server's memory after warm-up and at the end")
     parser.add_argument("--drive", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.drive:                       # the client process
@@ -152,6 +156,9 @@ def main() -> None:
         bodies = [base64.b64decode(b) for b in job["bodies"]]
         print("RESULT " + json.dumps(asyncio.run(drive(job["url"], bodies, job["seconds"], job["clients"],
                                                          job["rate"], job["content_type"]))), flush=True)
+        return
+    if args.sustain:
+        sustain(args.sustain, args.clients)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"{os.cpu_count()} cores; {args.seconds:g} s per cell; saturation = {args.clients} requests in flight; "
@@ -204,6 +211,60 @@ def main() -> None:
                 finally:
                     server.terminate()
                     server.wait(30)
+
+
+def rss_mb(pids: List[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                total += next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            pass
+    return total / 1024
+
+
+def sustain(seconds: float, clients: int, warmup: float = 30.0) -> None:
+    """Single-row DeepFM requests at 80% of the measured saturation rate for ``seconds``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = os.path.join(tmp, "deepfm")
+        subprocess.run([sys.executable, "-m", "ctrkit", "train", "--dataset", "adult", "--model", "deepfm",
+                        "--epochs", "2", "--out", folder, "--set", "train.progress=false"], check=True,
+                       capture_output=True)
+        rows = adult_rows(folder)
+        bodies = [base64.b64encode(json.dumps({"rows": [r]}).encode()).decode() for r in rows[:500]]
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-m", "ctrkit", "serve", "--run", folder, "--port", str(port)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url)
+        try:
+            def run(rate: float, length: float) -> subprocess.Popen:
+                path = os.path.join(tmp, f"job{rate}.json")
+                with open(path, "w") as fh:
+                    json.dump({"url": url, "bodies": bodies, "seconds": length, "clients": clients, "rate": rate,
+                               "content_type": "application/json"}, fh)
+                return subprocess.Popen([sys.executable, __file__, "--drive", path], stdout=subprocess.PIPE, text=True)
+
+            def result(proc: subprocess.Popen) -> Dict[str, float]:
+                out = proc.communicate()[0]
+                return json.loads(next(x for x in out.splitlines() if x.startswith("RESULT "))[7:])
+
+            saturation = result(run(0.0, 10.0))["rps"]
+            rate = 0.8 * saturation
+            pids = server_pids(server.pid)
+            driver = run(rate, seconds)
+            time.sleep(warmup)
+            after_warmup = rss_mb(pids)
+            r = result(driver)
+            at_end = rss_mb(pids)
+        finally:
+            server.terminate()
+            server.wait(30)
+    print(f"saturation {saturation:,.0f} requests/s; {seconds:g} s at {rate:,.0f}/s offered: {r['requests']:,} requests, "
+          f"{r['errors']} errors, {r['rps']:,.0f}/s served, p50 {r['p50'] * 1000:.1f} ms, p99 {r['p99'] * 1000:.1f} ms; "
+          f"server RSS {after_warmup:,.0f} MB after {warmup:g} s, {at_end:,.0f} MB at the end "
+          f"({at_end / after_warmup - 1:+.1%})")
 
 
 def _wait_ready(url: str) -> None:
