@@ -56,7 +56,11 @@ class Server:
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(30)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:   # never leave a server behind
+                self.proc.kill()
+                self.proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import signal
 import sys
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Dict, List, Optional
 
 import numpy as np
@@ -45,12 +45,18 @@ EXPLAINED = ("afm", "autoint", "autoint+", "fignn")
 
 @dataclass
 class Served:
-    """A loaded run with what serving it needs: the row checker, the batcher, the weights' hash."""
+    """A loaded run with what serving it needs: the row checker, the weights' hash and a batcher
+    that gathers requests for ``max_wait_s`` and tells ``observe`` each scored batch's rows."""
 
     run: Run
     checker: RowChecker
-    batcher: MicroBatcher
     version: str
+    max_wait_s: float = 0.0
+    observe: Optional[Callable[[int], None]] = None
+    batcher: MicroBatcher = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.batcher = MicroBatcher(self.score, self.max_wait_s, observe=self.observe)
 
     @property
     def name(self) -> str:
@@ -92,9 +98,7 @@ def load_served(folder: str, engine: str, ignore_unknown: bool, max_wait_s: floa
                 observe: Optional[Callable[[int], None]] = None) -> Served:
     """The run in ``folder`` ready to serve; ``observe`` is told the rows of each scored batch."""
     run = load_run(folder, engine)
-    served = Served(run, RowChecker(run.processor.schema, ignore_unknown), None, weights_version(folder))  # type: ignore[arg-type]
-    served.batcher = MicroBatcher(served.score, max_wait_s, observe=observe)
-    return served
+    return Served(run, RowChecker(run.processor.schema, ignore_unknown), weights_version(folder), max_wait_s, observe)
 
 
 def create_app(run_folder: str, engine: str = "auto", max_rows: int = 10_000, max_body_bytes: int = 16 << 20,
