@@ -14,7 +14,7 @@ _LAZY = {"Predictor": "engines", "check_engine": "engines", "default_engine": "e
          "log_loss": "metrics", "regression_metrics": "metrics", "roc_auc": "metrics",
          "OnnxPredictor": "onnx", "export_onnx": "onnx", "onnx_available": "onnx", "output_name": "onnx",
          "cpu_inference_rows": "scoring", "evaluate": "scoring", "predict": "scoring",
-         "pair_weights": "explain", "top_pairs": "explain"}
+         "pair_weights": "explain", "row_top_pairs": "explain", "top_pairs": "explain"}
 __all__ = ["ENGINES", *_LAZY]
 
 

@@ -6,6 +6,8 @@ from typing import List, Optional, Tuple
 import torch
 
 from ..data.batch import Batch
+from ..data.loader import BatchLoader
+from ..io.store import EncodedArrays
 from ..models.base import CTRModel
 
 WHAT = {"afm": "AFM attention a_ij", "autoint": "AutoInt attention (mean over layers and heads; row = query field)",
@@ -32,6 +34,19 @@ def pair_weights(model: CTRModel, batch: Batch) -> Optional[Tuple[torch.Tensor, 
     if "attention" in out:
         return torch.stack([a.mean(1) for a in out["attention"]]).mean(0), names, WHAT["autoint"]
     return out["edges"], names, WHAT["fignn"]
+
+
+def row_top_pairs(model: CTRModel, data: EncodedArrays, k: int = 3, batch_size: int = 4096
+                  ) -> Optional[List[List[dict]]]:
+    """``top_pairs`` of every row of ``data``, or None for a model that attends to nothing."""
+    model.eval()
+    out: List[List[dict]] = []
+    for batch in BatchLoader(data, batch_size, shuffle="none"):
+        weights = pair_weights(model, batch.to(model.device))
+        if weights is None:
+            return None
+        out += top_pairs(weights[0], weights[1], k)
+    return out
 
 
 def top_pairs(weights: torch.Tensor, names: List[str], k: int = 3) -> List[List[dict]]:

@@ -2,6 +2,7 @@
 prometheus-client; ``pip install 'ctrkit[serve]'``)."""
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -12,15 +13,11 @@ ENV = "CTRKIT_SERVE_OPTIONS"
 
 def app_from_env() -> Any:
     """The app a uvicorn worker builds (``--workers N``): options from ``CTRKIT_SERVE_OPTIONS``."""
-    import json
-
     return create_app(**json.loads(os.environ[ENV]))
 
 
 def serve(run_folder: str, host: str = "127.0.0.1", port: int = 8000, workers: int = 1, **options: Any) -> None:
     """Serve the run until SIGTERM or SIGINT (requests in flight finish first)."""
-    import json
-
     import uvicorn
 
     if workers > 1:

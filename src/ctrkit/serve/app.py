@@ -23,14 +23,12 @@ from typing import Any, AsyncIterator, Callable, Dict, List, Optional
 
 import numpy as np
 import pyarrow as pa
-import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from ..data.batch import Batch
 from ..errors import CTRKitError
-from ..inference.explain import pair_weights, top_pairs
+from ..inference.explain import row_top_pairs
 from ..io.store import EncodedArrays
 from ..runs import Run, load_run
 from .batcher import MicroBatcher
@@ -40,7 +38,6 @@ from .rows import RequestError, RowChecker
 NDJSON = "application/x-ndjson"
 ARROW = "application/vnd.apache.arrow.stream"
 ROW_PATH_ROWS = 512   # requests up to this many rows are encoded row by row
-EXPLAINED = ("afm", "autoint", "autoint+", "fignn")
 
 
 @dataclass
@@ -77,12 +74,9 @@ class Served:
         """Probabilities of checked rows (blocking: called in a worker thread)."""
         return self.run.predict(self.encode(rows))
 
-    def explain(self, rows: List[Dict[str, Any]], k: int = 3) -> List[List[dict]]:
-        """The ``k`` field pairs each row's model attends to most."""
-        encoded = self.encode(rows)
-        batch = Batch(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (encoded.cat, encoded.num, encoded.seq)))
-        out = pair_weights(self.run.model, batch.to(self.run.model.device))
-        return [] if out is None else top_pairs(out[0], out[1], k)
+    def explain(self, rows: List[Dict[str, Any]], k: int = 3) -> Optional[List[List[dict]]]:
+        """The ``k`` field pairs each row's model attends to most (None: it attends to nothing)."""
+        return row_top_pairs(self.run.model, self.encode(rows), k)
 
 
 def weights_version(folder: str) -> str:
@@ -181,7 +175,10 @@ def create_app(run_folder: str, engine: str = "auto", max_rows: int = 10_000, ma
         served = state["served"]
         schema = served.run.processor.schema
         path = os.path.join(served.run.folder, "metrics.json")
-        run_metrics = json.load(open(path)) if os.path.exists(path) else {}
+        run_metrics = {}
+        if os.path.exists(path):
+            with open(path) as fh:
+                run_metrics = json.load(fh)
         return {"model": served.run.config["model"]["name"], "run": served.name, "version": served.version,
                 "engine": served.run.predictor.engine,
                 "fields": [{"name": f.column, "type": f.type} for f in schema.fields],
@@ -200,15 +197,19 @@ def create_app(run_folder: str, engine: str = "auto", max_rows: int = 10_000, ma
             p = await served.batcher(checked)
         except CTRKitError as exc:
             raise RequestError(422, str(exc)) from None
-        metrics.rows.inc(len(checked))
-        out: Dict[str, Any] = {"probabilities": [float(x) for x in p], "model": served.run.config["model"]["name"],
-                               "run": served.name, "version": served.version}
+        out = answer(served, p)
         if explain:
-            if served.run.config["model"]["name"] not in EXPLAINED:
-                raise RequestError(422, f"explain: model {out['model']!r} attends to no field pairs "
-                                        f"(models that do: {', '.join(EXPLAINED)})")
             out["explain"] = await asyncio.to_thread(served.explain, checked)
+            if out["explain"] is None:
+                raise RequestError(422, f"explain: model {out['model']!r} attends to no field pairs (AFM, "
+                                        "AutoInt(+) and FiGNN do)")
         return out
+
+    def answer(served: Served, p: np.ndarray) -> Dict[str, Any]:
+        """The response to a scored request (its rows counted in the metrics)."""
+        metrics.rows.inc(len(p))
+        return {"probabilities": [float(x) for x in p], "model": served.run.config["model"]["name"],
+                "run": served.name, "version": served.version}
 
     async def scored_arrow(served: Served, body: bytes) -> Dict[str, Any]:
         try:
@@ -224,10 +225,8 @@ def create_app(run_folder: str, engine: str = "auto", max_rows: int = 10_000, ma
             p = await asyncio.to_thread(served.score_table, checked)
         except CTRKitError as exc:
             raise RequestError(422, str(exc)) from None
-        metrics.rows.inc(table.num_rows)
         metrics.batches.observe(table.num_rows)
-        return {"probabilities": [float(x) for x in p], "model": served.run.config["model"]["name"],
-                "run": served.name, "version": served.version}
+        return answer(served, p)
 
     @app.post("/predict", openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": state["served"].checker.request.model_json_schema()},

@@ -79,7 +79,7 @@ class FreeCores:
     """The cores left to this process by the others, for sizing torch's thread pool.
 
     Worker threads that wait by spinning lose most of their speed when another busy process takes
-    one of their cores (a step waits for its slowest thread: 3-4.5× slower with one competitor on
+    one of their cores (a step waits for its slowest thread: 3.1-3.4× slower with one competitor on
     2 cores, ``benchmarks/RESULTS.md``); fewer threads than cores avoid that. ``threads()`` counts
     the CPU time other processes used on this process's cores since the last call (from
     /proc/stat, minus this process's own time), without blocking; the first call samples
