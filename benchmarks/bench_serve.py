@@ -1,11 +1,13 @@
 """The scoring service under load: ``ctrkit serve`` in its own process (uvicorn, 1 and 2 workers),
-driven over loopback by an async HTTP client (httpx) in another process.
+driven over loopback by an async HTTP client (aiohttp) in another process.
 
-    python benchmarks/bench_serve.py [--models lr,deepfm,autoint+] [--sizes 1,10,100,1000] [--seconds 5]
-                                     [--workers 1,2] [--rate 200] [--clients 16]
+    python benchmarks/bench_serve.py [--models lr,deepfm,autoint+,deepfm@synthetic] [--sizes 1,10,100,1000]
+                                     [--seconds 5] [--workers 1,2] [--rate 200] [--clients 16]
     python benchmarks/bench_serve.py --sustain 600 [--fraction 0.8]   # 10 minutes at 80% of saturation
 
-Per model (trained on Adult for 2 epochs into a temporary folder) and request size it prints, at
+Per model (trained on Adult for 2 epochs into a temporary folder; ``M@synthetic``: on
+``--synthetic-rows`` Criteo-shaped synthetic rows for 1 epoch, scored on fresh rows of the same
+generator) and request size it prints, at
 saturation (``--clients`` requests in flight; for 100 rows and more also with Arrow IPC bodies)
 and at a fixed offered load (``--rate`` requests/s for single rows, ``--rate / size`` for bigger
 requests, open loop): requests/s, rows/s, p50/p95/p99
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from typing import Dict, List
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -48,6 +51,27 @@ def adult_rows(run_folder: str) -> List[dict]:
     cols = {n: (pc.cast(table.column(n), "float64") if n in numeric else table.column(n)).to_pylist()
             for n in table.column_names}
     return [dict(zip(cols, v)) for v in zip(*cols.values())]
+
+
+def synthetic_rows(n: int) -> List[dict]:
+    """``n`` fresh rows of the synthetic generator (a block no training split holds), label dropped."""
+    from ctrkit.datasets.synthetic import SyntheticConfig, SyntheticWorld
+
+    table = SyntheticWorld(SyntheticConfig()).block(10_000, n).drop(["label"])
+    return table.to_pylist()
+
+
+def trained(model: str, folder: str, synthetic_rows_n: int) -> List[dict]:
+    """Trains ``model`` (``NAME`` on Adult, 2 epochs; ``NAME@synthetic`` on ``synthetic_rows_n``
+    synthetic rows, 1 epoch) into ``folder``; returns raw rows to score."""
+    name, _, data = model.partition("@")
+    if data == "synthetic":
+        flags = ["--dataset", "synthetic", "--set", f"data.options.n_rows={synthetic_rows_n}", "--epochs", "1"]
+    else:
+        flags = ["--dataset", "adult", "--epochs", "2"]
+    subprocess.run([sys.executable, "-m", "ctrkit", "train", *flags, "--model", name, "--out", folder,
+                    "--set", "train.progress=false"], check=True, capture_output=True)
+    return synthetic_rows(5_000) if data == "synthetic" else adult_rows(folder)
 
 
 CONTENT_TYPES = {"json": "application/json", "arrow": "application/vnd.apache.arrow.stream"}
@@ -84,20 +108,33 @@ def server_pids(pid: int) -> List[int]:
 async def drive(url: str, bodies: List[bytes], seconds: float, clients: int, rate: float,
                 content_type: str = "application/json") -> Dict[str, float]:
     """Saturation (``rate`` 0: ``clients`` loops back to back) or an open loop at ``rate``/s."""
-    import httpx
+    import aiohttp
 
     latencies: List[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=max(clients, 64), max_keepalive_connections=max(clients, 64))
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+    errors, kinds = 0, {}
+    # idle connections are dropped before uvicorn's 5 s keep-alive closes them: a request sent on a
+    # connection the server is closing fails with ServerDisconnectedError (one in a 10-minute run)
+    connector = aiohttp.TCPConnector(limit=max(clients, 64), keepalive_timeout=3)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(base_url=url, connector=connector, timeout=timeout) as client:
         async def one(i: int) -> None:
             nonlocal errors
             start = time.perf_counter()
-            r = await client.post("/predict", content=bodies[i % len(bodies)],
-                                  headers={"content-type": content_type})
+            try:
+                async with client.post("/predict", data=bodies[i % len(bodies)],
+                                       headers={"content-type": content_type}) as r:
+                    await r.read()
+                    failed = "" if r.status == 200 else f"HTTP {r.status}"
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                failed = type(exc).__name__
             latencies.append(time.perf_counter() - start)
-            errors += r.status_code != 200
+            if failed:
+                errors += 1
+                kinds[failed] = kinds.get(failed, 0) + 1
 
+        for i in range(min(20, len(bodies))):    # connections opened and the server warm
+            await one(i)
+        latencies.clear()
         start = time.perf_counter()
         if rate <= 0:
             async def loop(k: int) -> None:
@@ -118,7 +155,7 @@ async def drive(url: str, bodies: List[bytes], seconds: float, clients: int, rat
         wall = time.perf_counter() - start
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
     return {"requests": len(latencies), "rps": len(latencies) / wall, "p50": q[49], "p95": q[94], "p99": q[98],
-            "errors": errors, "wall": wall}
+            "errors": errors, "error_kinds": kinds, "wall": wall}
 
 
 def in_process_rows_per_second(run_folder: str, rows: List[dict], size: int, seconds: float = 2.0) -> float:
@@ -139,12 +176,13 @@ def in_process_rows_per_second(run_folder: str, rows: List[dict], size: int, sec
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="lr,deepfm,autoint+")
+    parser.add_argument("--models", default="lr,deepfm,autoint+,deepfm@synthetic")
     parser.add_argument("--sizes", default="1,10,100,1000")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rate", type=float, default=200.0, help="offered requests/s for single rows")
     parser.add_argument("--clients", type=int, default=16, help="requests in flight at saturation")
+    parser.add_argument("--synthetic-rows", type=int, default=1_000_000, help="training rows of M@synthetic")
     parser.add_argument("--sustain", type=float, default=0.0,
                         help="instead of the table: single-row DeepFM requests at --fraction of saturation for this "
                              "many seconds, with errors and the server's memory after warm-up and at the end")
@@ -170,10 +208,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models.split(","):
             folder = os.path.join(tmp, model)
-            subprocess.run([sys.executable, "-m", "ctrkit", "train", "--dataset", "adult", "--model", model,
-                            "--epochs", "2", "--out", folder, "--set", "train.progress=false"], check=True,
-                           capture_output=True)
-            rows = adult_rows(folder)
+            rows = trained(model, folder, args.synthetic_rows)
             local = {size: in_process_rows_per_second(folder, rows, size) for size in sizes}
             for workers in (int(w) for w in args.workers.split(",")):
                 port = free_port()
@@ -226,19 +261,17 @@ def rss_mb(pids: List[int]) -> float:
 
 
 def sustain(seconds: float, clients: int, fraction: float, warmup: float = 30.0) -> None:
-    """Single-row DeepFM requests at ``fraction`` of the measured saturation rate for ``seconds``.
-    With the client on the same 2 cores, an offered rate near saturation builds a backlog that
-    the client itself then spends its CPU on (httpx's pool), so the run measures the client."""
+    """Single-row DeepFM requests at ``fraction`` of the measured saturation rate for ``seconds``:
+    errors by kind, latency, and the server's memory after warm-up and at the end; the server's
+    own log (stderr) is printed when it holds anything."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = os.path.join(tmp, "deepfm")
-        subprocess.run([sys.executable, "-m", "ctrkit", "train", "--dataset", "adult", "--model", "deepfm",
-                        "--epochs", "2", "--out", folder, "--set", "train.progress=false"], check=True,
-                       capture_output=True)
-        rows = adult_rows(folder)
+        rows = trained("deepfm", folder, 0)
         bodies = [base64.b64encode(json.dumps({"rows": [r]}).encode()).decode() for r in rows[:500]]
         port = free_port()
+        log = open(os.path.join(tmp, "server.log"), "w+")
         server = subprocess.Popen([sys.executable, "-m", "ctrkit", "serve", "--run", folder, "--port", str(port)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                  stdout=subprocess.DEVNULL, stderr=log)
         url = f"http://127.0.0.1:{port}"
         _wait_ready(url)
         try:
@@ -264,21 +297,25 @@ def sustain(seconds: float, clients: int, fraction: float, warmup: float = 30.0)
         finally:
             server.terminate()
             server.wait(30)
+            log.seek(0)
+            server_log = log.read().strip()
+            log.close()
+    if server_log:
+        print("server log:\n" + server_log[-3000:])
     print(f"saturation {saturation:,.0f} requests/s; {seconds:g} s at {rate:,.0f}/s offered: {r['requests']:,} requests, "
-          f"{r['errors']} errors, {r['rps']:,.0f}/s served, p50 {r['p50'] * 1000:.1f} ms, p99 {r['p99'] * 1000:.1f} ms; "
+          f"{r['errors']} errors {r['error_kinds'] or ''}, {r['rps']:,.0f}/s served, p50 {r['p50'] * 1000:.1f} ms, p99 {r['p99'] * 1000:.1f} ms; "
           f"server RSS {after_warmup:,.0f} MB after {warmup:g} s, {at_end:,.0f} MB at the end "
           f"({at_end / after_warmup - 1:+.1%})")
 
 
 def _wait_ready(url: str) -> None:
-    import httpx
-
     deadline = time.time() + 90
     while time.time() < deadline:
         try:
-            if httpx.get(url + "/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
+            with urllib.request.urlopen(url + "/ready", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
             time.sleep(0.3)
     raise RuntimeError("the server did not start")
 

@@ -1,6 +1,7 @@
 """``ctrkit serve`` as a real server process on a free port, spoken to over HTTP: scores equal to
 ``ctrkit predict``, every malformed request a 4xx with a JSON body, concurrent clients, micro-batches,
 reload without failed requests, and a graceful stop."""
+import asyncio
 import json
 import os
 import random
@@ -22,6 +23,7 @@ pytest.importorskip("fastapi")
 from ctrkit.cli import main                      # noqa: E402
 from ctrkit.datasets import adult                # noqa: E402
 from ctrkit.runs import load_run                 # noqa: E402
+from ctrkit.serve.batcher import MicroBatcher    # noqa: E402
 
 ADULT_TEST = os.path.join(adult.FILES, "adult.test.gz")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -228,11 +230,45 @@ def test_32_concurrent_clients_get_their_own_scores(server, runs):
         with httpx.Client(base_url=server.url, timeout=60) as c:
             return [c.post("/predict", json={"rows": [row]}).json()["probabilities"][0] for row in mine]
 
+    before = batch_count(httpx.get(server.url + "/metrics").text)
     with ThreadPoolExecutor(32) as pool:
         got = [p for scores in pool.map(client, range(32)) for p in scores]
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
     metrics = httpx.get(server.url + "/metrics").text
-    assert "ctrkit_batch_rows_bucket" in metrics and "ctrkit_rows_scored_total" in metrics
+    assert "ctrkit_rows_scored_total" in metrics
+    batches = batch_count(metrics) - before
+    assert batches < 32 * 5, f"{batches} batches for {32 * 5} concurrent single-row requests: none were gathered"
+
+
+def batch_count(metrics: str) -> float:
+    return float(next(line.split()[1] for line in metrics.splitlines() if line.startswith("ctrkit_batch_rows_count")))
+
+
+def test_a_lone_request_does_not_wait_for_the_batch_window_and_arriving_ones_are_gathered():
+    batches = []
+    batcher = MicroBatcher(lambda rows: np.arange(len(rows), dtype=float), max_wait_s=5.0, observe=batches.append)
+
+    async def lone():
+        start = time.perf_counter()
+        with batcher.arriving():
+            p = await batcher([1])
+        return p, time.perf_counter() - start
+
+    async def late(delay, rows):
+        with batcher.arriving():
+            await asyncio.sleep(delay)      # its body still being read
+            return await batcher(rows)
+
+    async def scenario():
+        p, seconds = await lone()
+        gathered = await asyncio.gather(late(0, [1, 2]), late(0.2, [3]), late(0.4, [4, 5, 6]))
+        await batcher.close()
+        return p, seconds, gathered
+
+    p, seconds, gathered = asyncio.run(scenario())
+    assert list(p) == [0.0] and seconds < 2.5                  # not the 5 s window
+    assert batches == [1, 6]                                   # the three arriving requests: one batch
+    assert [list(x) for x in gathered] == [[0.0, 1.0], [2.0], [3.0, 4.0, 5.0]]
 
 
 def test_metadata_health_and_openapi(server):

@@ -1,6 +1,6 @@
 """Experiment configs: YAML in, validated, with errors that name the key and the expected type.
 
-An experiment has five sections besides ``seed`` and ``out``:
+An experiment has six sections besides ``seed`` and ``out``:
 
 ```yaml
 seed: 0
@@ -9,6 +9,7 @@ data:     {dataset: adult}                     # or train/valid/test files + lab
 model:    {name: deepfm, embedding_dim: 16, dnn_units: [400, 400, 400]}
 pretrain: {model: fm, epochs: 5, freeze: false}   # optional: FNN's two-stage recipe ("pretrain: fm" works too)
 train:    {epochs: 10, batch_size: 1024, lr: 0.001, patience: 2}
+tune:     {train.lr: {loguniform: [1.0e-4, 1.0e-2]}}   # optional: the search space of `ctrkit tune`
 ```
 Every key can be overridden with ``--set section.key=value`` (value parsed as YAML).
 """
@@ -42,11 +43,12 @@ DATA_DEFAULTS: Dict[str, Any] = {
     "read": {},               # reader options: sep, encoding, header, column_names, on_bad_rows
 }
 # keys whose value is one mapping (set as a whole), not a section of keys
-VALUE_MAPPINGS = ("options", "read", "schema", "label_map")
+VALUE_MAPPINGS = ("options", "read", "schema", "label_map", "tune")
 PRETRAIN_DEFAULTS: Dict[str, Any] = {"model": "fm", "epochs": 5, "freeze": False}
 TRAIN_DEFAULTS: Dict[str, Any] = {k: v for k, v in asdict(TrainConfig()).items() if k != "seed"}  # seed: top level
 TOP_DEFAULTS: Dict[str, Any] = {"seed": 0, "out": None, "data": DATA_DEFAULTS, "model": {"name": None},
-                                "pretrain": None, "train": TRAIN_DEFAULTS}
+                                "pretrain": None, "train": TRAIN_DEFAULTS,
+                                "tune": None}   # the search space of `ctrkit tune` (ctrkit.tune.space)
 
 
 def default_config() -> Dict[str, Any]:

@@ -12,7 +12,7 @@ from ..errors import CTRKitError
 from ..inference import ENGINES
 from .data import cmd_datasets, cmd_prepare, cmd_schema
 from .options import add_data_flags, add_read_flags
-from .runs import cmd_evaluate, cmd_export, cmd_models, cmd_predict, cmd_report, cmd_serve, cmd_train
+from .runs import cmd_evaluate, cmd_export, cmd_models, cmd_predict, cmd_report, cmd_serve, cmd_train, cmd_tune
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,27 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("train", help="train a model (from a config, a built-in dataset, your files or a prepared folder)")
-    p.add_argument("--config", help="experiment YAML (see configs/)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override any config key, e.g. train.lr=0.01 (KEY=null removes a model option)")
-    p.add_argument("--dataset", choices=sorted(DATASETS), help="a built-in dataset (ctrkit datasets: what each takes)")
-    p.add_argument("--path", help="file or folder of a built-in dataset that is not bundled")
-    p.add_argument("--data", help="a folder written by `ctrkit prepare` (its processor and encoded splits)")
-    p.add_argument("--model", help="model name (ctrkit models)")
-    add_data_flags(p)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--embedding-dim", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--device", help="where to train: model (default: where the model's parameters are, the CPU), "
-                                    "cpu, cuda, cuda:N or auto (CUDA when available)")
-    p.add_argument("--seed", type=int)
+    add_experiment_flags(p)
     p.add_argument("--out", help="run folder (default runs/DATASET_MODEL)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out (without it, a run there is "
                                                             "kept and training stops with an error)")
-    add_read_flags(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("tune", help="search hyperparameters with Optuna over the config's tune: space "
+                                    "(pip install 'ctrkit[tune]')")
+    add_experiment_flags(p)
+    p.add_argument("--out", required=True, help="the tune folder (study.db, trials.csv, best.yaml, best/, report.html)")
+    p.add_argument("--trials", type=int, help="finished trials the study should hold (default: tune.trials, 20)")
+    p.add_argument("--jobs", type=int, default=1, help="trials in parallel processes (threads divided between them)")
+    p.add_argument("--timeout", help="stop starting trials after this long: seconds, or e.g. 90s, 30m, 2h")
+    p.add_argument("--resume", action="store_true", help="continue the study in --out after a stop")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("evaluate", help="metrics of a finished run on labelled data")
     p.add_argument("--run", required=True)
@@ -83,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--int8", action="store_true", help="int8 weights for the matrix products (dynamic quantization)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("report", help="write RUN/report.html with PNG plots")
+    p = sub.add_parser("report", help="write RUN/report.html with PNG plots (for a tune folder: the study's report too)")
     p.add_argument("--run", required=True)
     p.set_defaults(func=cmd_report)
 
@@ -108,6 +103,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="list the built-in datasets")
     p.set_defaults(func=cmd_datasets)
     return parser
+
+
+def add_experiment_flags(p: argparse.ArgumentParser) -> None:
+    """What ``train`` and ``tune`` take to say the experiment: a config, overrides, data and model."""
+    p.add_argument("--config", help="experiment YAML (see configs/)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override any config key, e.g. train.lr=0.01 (KEY=null removes a model option)")
+    p.add_argument("--dataset", choices=sorted(DATASETS), help="a built-in dataset (ctrkit datasets: what each takes)")
+    p.add_argument("--path", help="file or folder of a built-in dataset that is not bundled")
+    p.add_argument("--data", help="a folder written by `ctrkit prepare` (its processor and encoded splits)")
+    p.add_argument("--model", help="model name (ctrkit models)")
+    add_data_flags(p)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--embedding-dim", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--device", help="where to train: model (default: where the model's parameters are, the CPU), "
+                                    "cpu, cuda, cuda:N or auto (CUDA when available)")
+    p.add_argument("--seed", type=int)
+    add_read_flags(p)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -3,9 +3,10 @@ and ``models`` (each imports what it needs when it runs)."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from .options import parse_label_map, read_options, split_names
 
@@ -47,6 +48,43 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"\nrun: {run_dir(config)}")
     print(metrics_table(metrics))
     return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..errors import CTRKitError
+
+    if importlib.util.find_spec("optuna") is None:
+        raise CTRKitError("ctrkit tune needs its extra: pip install 'ctrkit[tune]' (Optuna is not installed)")
+    from ..tune import tune
+
+    flags = {**_train_flags(args), "out": None}
+    config = load_config(args.config, args.set or (), **flags)
+    result = tune(config, args.out, trials=args.trials, jobs=args.jobs, timeout=parse_seconds(args.timeout),
+                  resume=args.resume)
+    print(f"\ntune: {args.out}; trials {result['trials']}")
+    if "best" in result:
+        print(f"best: trial {result['best']}, valid score {result['value']:.5f}, {result['params']}")
+        print(f"its run: {result['run']}; its config: {result['config']} (ctrkit train --config reproduces it)")
+    print(f"report: {os.path.join(args.out, 'report.html')}")
+    return 0
+
+
+def parse_seconds(text: Optional[str]) -> Optional[float]:
+    """'90', '90s', '30m', '2h' → seconds (None stays None)."""
+    if text is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 1)
+    try:
+        seconds = float(number) * unit
+    except ValueError:
+        seconds = -1.0
+    if seconds <= 0:
+        from ..errors import CTRKitError
+
+        raise CTRKitError(f"--timeout: expected seconds or a duration such as 90s, 30m, 2h; got {text!r}")
+    return seconds
 
 
 def metrics_table(metrics: Dict[str, Any]) -> str:
@@ -96,6 +134,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from ..report import write_report
 
+    if os.path.exists(os.path.join(args.run, "study.db")):   # a tune folder: its study's report and its best run's
+        from ..tune.report import write_tune_report
+
+        if os.path.exists(os.path.join(args.run, "best", "model.safetensors")):
+            print(f"wrote {write_report(os.path.join(args.run, 'best'))}")
+        print(f"wrote {write_tune_report(args.run)}")
+        return 0
     print(f"wrote {write_report(args.run)}")
     return 0
 

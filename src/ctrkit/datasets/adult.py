@@ -25,9 +25,11 @@ CATEGORICAL = ["workclass", "education", "marital_status", "occupation", "relati
 NUMERIC = ["age", "fnlwgt", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
 
 
-def schema() -> Schema:
+def schema(buckets: Optional[int] = None) -> Schema:
+    """Adult's fields; ``buckets``: numeric fields cut into at most that many quantile bins (each
+    bin an id with its own embedding) instead of scaled values times a learned vector."""
     fields = [FeatureSpec(name=c, type="categorical", missing=["?"]) for c in CATEGORICAL]
-    fields += [FeatureSpec(name=c, type="numeric", log=c.startswith("capital")) for c in NUMERIC]
+    fields += [FeatureSpec(name=c, type="numeric", log=c.startswith("capital"), buckets=buckets) for c in NUMERIC]
     return Schema(fields=fields, label="income", label_map={">50K": 1, "<=50K": 0})
 
 
@@ -50,8 +52,10 @@ def open_file(path: str, on_bad_rows: str = "error") -> MappedSource:
     return _source(path, int(first == b"|"), on_bad_rows)
 
 
-def load(path: Optional[str] = None, seed: int = 0, valid_fraction: float = 0.2) -> RawDataset:
-    """The Adult splits, from the bundled copy or from a folder with adult.data and adult.test."""
+def load(path: Optional[str] = None, seed: int = 0, valid_fraction: float = 0.2,
+         buckets: Optional[int] = None) -> RawDataset:
+    """The Adult splits, from the bundled copy or from a folder with adult.data and adult.test;
+    ``buckets`` as in ``schema``."""
     def find(name: str) -> str:
         if path is None:
             return os.path.join(FILES, name + ".gz")
@@ -63,7 +67,7 @@ def load(path: Optional[str] = None, seed: int = 0, valid_fraction: float = 0.2)
     parts = split_table(table, {"train": 1 - valid_fraction, "valid": valid_fraction}, seed,
                         name=os.path.basename(train_file), stratify="income", lines=lines)
     return RawDataset(
-        name="adult", schema=schema(),
+        name="adult", schema=schema(buckets),
         splits={**parts, "test": _source(find("adult.test"), 1)},
         info={"label": "income >50K", "source": "UCI Adult, CC BY 4.0", "seed": seed},
     )

@@ -25,6 +25,7 @@ from ..errors import DataError, SchemaError, reading
 from ..io.prefetch import prefetched
 from ..io.readers import Chunk, Source, TableSource, open_source
 from ..io.store import EncodedArrays, write_split
+from ..io.threads import SERIAL_ROWS
 from . import columns as C
 from .counts import TokenCounts
 from .encode import CodedChunk, code_chunk, empty_block, encode_into, merged_blocks, table_fields
@@ -198,10 +199,14 @@ class Processor:
         requests), slower for thousands."""
         if not self.fitted:
             raise RuntimeError("the processor is not fitted: call fit() or load() first")
+        return self._rows().encode(rows)
+
+    def _rows(self) -> RowEncoder:
+        """The row encoder, with its dict per vocabulary (built at first use)."""
         encoder = self._row_encoder
         if encoder is None:
             encoder = self._row_encoder = RowEncoder(self)
-        return encoder.encode(rows)
+        return encoder
 
     def transform_to(self, data: Any, folder: str, on_bad_rows: Optional[str] = None, require_label: bool = True,
                      **read_options: Any) -> int:
@@ -231,11 +236,20 @@ class Processor:
             skipped.update(coded.skipped)
             if coded.n == 0:
                 continue
-            positions = {name: C.vocabulary_positions(fc.dictionary, self._vocab_arrays[self._owner(name)])
-                         for name, fc in coded.fields.items()}
+            positions = {name: self._positions(name, fc.dictionary, coded.n) for name, fc in coded.fields.items()}
             block = empty_block(self.schema, self.state, coded.n, coded.label is not None)
             encode_into(self.schema, self.state, coded, positions, block)
             yield chunk, block
+
+    def _positions(self, name: str, tokens: pa.Array, rows: int) -> np.ndarray:
+        """Each distinct token's position in the field's vocabulary (-1: not in it). A chunk of up
+        to ``SERIAL_ROWS`` rows looks its tokens up in the row encoder's dicts: hashing a 200k-token
+        vocabulary for every chunk cost a 100-row request 15 ms (docs/performance.md)."""
+        owner = self._owner(name)
+        if rows <= SERIAL_ROWS:
+            index = self._rows().positions[owner]
+            return np.fromiter((index.get(t, -1) for t in tokens.to_pylist()), np.int32, len(tokens))
+        return C.vocabulary_positions(tokens, self._vocab_arrays[owner])
 
     # ------------------------------------------------------------------ metadata
     def field_slots(self) -> List[Dict[str, Any]]:

@@ -19,19 +19,19 @@ from .state import TableState
 class RowEncoder:
     """Encodes rows (``{column: value}``; an absent or None value is missing) like its processor.
 
-    Built once per processor (``Processor.transform_rows``): a dict per vocabulary maps a token
-    to its position, so a row costs a lookup per field.
+    Built once per processor (``Processor.transform_rows``): a dict per vocabulary
+    (``positions[owner]``) maps a token to its position, so a row costs a lookup per field.
     """
 
     def __init__(self, processor: Any) -> None:
         self.schema, self.state = processor.schema, processor.state
-        self._positions: Dict[str, Dict[str, int]] = {}
+        self.positions: Dict[str, Dict[str, int]] = {}
         for f in self.schema.fields:
             if f.has_vocabulary:
                 owner = f.share_embedding or f.name
-                if owner not in self._positions:
+                if owner not in self.positions:
                     vocab = self.state[owner].vocab or []
-                    self._positions[owner] = {token: i for i, token in enumerate(vocab)}
+                    self.positions[owner] = {token: i for i, token in enumerate(vocab)}
         self._missing = set(self.schema.missing_values)
 
     def encode(self, rows: Sequence[Mapping[str, Any]]) -> EncodedArrays:
@@ -61,7 +61,7 @@ class RowEncoder:
         st: TableState = self.state[f.name]
         if token is None:
             return st.offset + MISSING
-        position = self._positions[f.share_embedding or f.name].get(token)
+        position = self.positions[f.share_embedding or f.name].get(token)
         return st.offset if position is None else st.offset + 2 + position
 
     @staticmethod
