@@ -1,7 +1,7 @@
 """Tune every model of a dataset from its config in configs/ and compare with the config as it is.
 
     python benchmarks/tune_recipes.py [--dataset adult] [--models deepfm,lr] [--trials 30] [--jobs 2]
-                                      [--out tunes]
+                                      [--out tunes] [--set KEY=VALUE ...]
 
 For each ``configs/<dataset>_<model>.yaml``: trains the config as it stands (the "old" recipe), runs
 ``ctrkit tune`` over its ``tune:`` space into ``OUT/<dataset>_<model>`` (resuming a study that is
@@ -24,9 +24,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def trained(config: str, out: str) -> dict:
+def trained(config: str, out: str, sets: list) -> dict:
     subprocess.run([sys.executable, "-m", "ctrkit", "train", "--config", config, "--out", out, "--overwrite",
-                    "--set", "train.progress=false"], check=True, capture_output=True)
+                    "--set", "train.progress=false", *sets], check=True, capture_output=True)
     with open(os.path.join(out, "metrics.json")) as fh:
         return json.load(fh)
 
@@ -38,11 +38,13 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="tunes")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="passed to train and tune")
     args = parser.parse_args()
+    sets = [x for s in args.set for x in ("--set", s)]
     configs = sorted(glob.glob(os.path.join(HERE, "..", "configs", f"{args.dataset}_*.yaml")))
-    if args.models:
-        wanted = {m.replace("+", "_plus") for m in args.models.split(",")}
-        configs = [c for c in configs if os.path.basename(c)[len(args.dataset) + 1:-5] in wanted]
+    if args.models:   # in the order given
+        by_model = {os.path.basename(c)[len(args.dataset) + 1:-5]: c for c in configs}
+        configs = [by_model[m.replace("+", "_plus")] for m in args.models.split(",")]
     print(f"`python benchmarks/tune_recipes.py --dataset {args.dataset} --trials {args.trials} --jobs {args.jobs}`\n")
     print("| config | old valid AUC | old test AUC | tuned valid AUC | tuned test AUC | trials (complete/pruned/failed) "
           "| minutes | best parameters |")
@@ -50,12 +52,12 @@ def main() -> None:
     for config in configs:
         name = os.path.basename(config)[:-5]
         with tempfile.TemporaryDirectory() as tmp:
-            old = trained(config, os.path.join(tmp, "old"))
+            old = trained(config, os.path.join(tmp, "old"), sets)
         folder = os.path.join(args.out, name)
         resume = ["--resume"] if os.path.exists(os.path.join(folder, "study.db")) else []
         start = time.time()
         subprocess.run([sys.executable, "-m", "ctrkit", "tune", "--config", config, "--trials", str(args.trials),
-                        "--jobs", str(args.jobs), "--out", folder, *resume], check=True, capture_output=True)
+                        "--jobs", str(args.jobs), "--out", folder, *resume, *sets], check=True, capture_output=True)
         minutes = (time.time() - start) / 60
         with open(os.path.join(folder, "best", "metrics.json")) as fh:
             best = json.load(fh)

@@ -129,7 +129,8 @@ def test_fnn_says_what_each_stage_does(tmp_path, capsys):
     stages = [i for i, line in enumerate(err) if line.startswith("FNN stage")]
     assert err[stages[0]] == "FNN stage 1 of 2: pre-training FM for 1 epochs; its embeddings start the FNN"
     assert err[stages[1]] == "FNN stage 2 of 2: training the FNN from those embeddings (fine-tuned)"
-    assert err[stages[0] + 1].startswith("epoch 1/1") and err[stages[1] + 1].startswith("epoch 1/1")
+    assert err[stages[0] + 1].startswith("FM on cpu: float32 (") and err[stages[1] + 1].startswith("FNN on cpu: ")
+    assert err[stages[0] + 2].startswith("epoch 1/1") and err[stages[1] + 2].startswith("epoch 1/1")
 
 
 def test_progress_without_a_terminal_speaks_within_long_epochs(prepared, capsys):

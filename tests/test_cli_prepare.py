@@ -24,7 +24,7 @@ def test_prepare_builtin_adult(tmp_path):
     assert "train     26,049" in run.stdout and "test      16,281" in run.stdout
     assert "native_country" in run.stdout
     prepared = PreparedDataset.load(str(tmp_path / "adult"))
-    assert prepared.splits["valid"].cat.shape == (6512, 8)
+    assert prepared.splits["valid"].cat.shape == (6512, 14)       # numeric fields in bins by default
     manifest = json.loads((tmp_path / "adult" / "train" / "manifest.json").read_text())
     assert manifest["rows"] == 26049 and manifest["fingerprint"] == prepared.processor.fingerprint()
 

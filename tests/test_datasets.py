@@ -21,7 +21,11 @@ def test_adult_bundled(tmp_path):
     assert rows_of(prepared) == {"train": 26049, "valid": 6512, "test": 16281}
     assert 26049 + 6512 == 32561
     train, test = prepared.splits["train"], prepared.splits["test"]
-    assert train.cat.shape[1] == 8 and train.num.shape[1] == 6
+    # 8 categorical fields and the 6 numeric ones cut into quantile bins (buckets=32, the default)
+    assert train.cat.shape[1] == 14 and train.num.shape[1] == 0
+    assert all(0 < prepared.processor.state[c].size <= 32 + 2 for c in adult.NUMERIC)
+    raw = prepare(adult.load(buckets=None))                    # null: scaled values
+    assert raw.splits["train"].cat.shape[1] == 8 and raw.splits["train"].num.shape[1] == 6
     # stratified: the valid split keeps the label rate of adult.data (7841 / 32561)
     assert abs(float(prepared.splits["valid"].label.mean()) - 7841 / 32561) < 0.001
     assert int(test.label.sum()) == 3846                 # '>50K.' rows of adult.test

@@ -1,4 +1,7 @@
-"""Speed options: bfloat16 prediction follows the training setting."""
+"""Speed options: the precision choice (train.bf16: auto, on, off) and bfloat16 prediction
+following the training setting."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +11,9 @@ from ctrkit.runs import Run
 from ctrkit.models import build_model
 from ctrkit.nn.attention import MultiHeadSelfAttention
 from ctrkit.train import Trainer
+from ctrkit.train.device import BF16_CPU_FLAGS, cpu_flags, native_bf16, resolve_bf16
 from ctrkit.inference import predict
+from ctrkit.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +103,33 @@ def test_training_threads_follow_the_cores_other_processes_leave():
     finally:
         spinner.kill()
         spinner.wait()
+
+
+def test_auto_precision_is_bfloat16_only_where_native_and_where_the_model_gains(trained):
+    prepared, model, _ = trained
+    cpu = torch.device("cpu")
+    fmap = prepared.processor.feature_map()
+    afm = build_model("afm", fmap, embedding_dim=8)
+    assert resolve_bf16(None, model, cpu, native=True)[0] is True            # DeepFM on an AVX512-BF16 / AMX CPU
+    assert resolve_bf16(None, model, cpu, native=False) == (False, "auto: this CPU has no native bfloat16")
+    assert resolve_bf16(None, afm, cpu, native=True) == (False, "auto: AFM was measured no faster in bfloat16")
+    assert resolve_bf16(True, afm, cpu, native=False) == (True, "train.bf16: true")      # forced on
+    assert resolve_bf16(False, model, cpu, native=True) == (False, "train.bf16: false")  # forced off
+    assert native_bf16(cpu) == any(flag in cpu_flags() for flag in BF16_CPU_FLAGS)
+
+
+@pytest.mark.parametrize("flag, expected", [([], None), (["--bf16"], "bfloat16"), (["--no-bf16"], "float32")])
+def test_the_run_says_which_precision_ran(tmp_path, capsys, flag, expected):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "synthetic", "--set", "data.options.n_rows=3000", "--model", "deepfm",
+                 "--epochs", "1", "--embedding-dim", "4", "--set", "model.dnn_units=[16]", "--set", "train.threads=1",
+                 "--out", str(out), *flag]) == 0
+    native = native_bf16(torch.device("cpu"))
+    expected = expected or ("bfloat16" if native else "float32")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train"]["precision"] == expected
+    first = capsys.readouterr().err.splitlines()
+    line = next(x for x in first if x.startswith("DeepFM on cpu:"))
+    assert line.startswith(f"DeepFM on cpu: {expected} (")
+    if not flag:
+        assert ("natively" in line) if native else ("no native bfloat16" in line)

@@ -21,6 +21,7 @@ from .io.store import EncodedArrays
 from .models.base import MODELS, model_options
 from .runs import load_run
 from .train.callbacks import Callback
+from .train.device import resolve_bf16
 from .train.options import TrainConfig
 
 _LABEL = "__label__"
@@ -225,7 +226,8 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
         return self._predictor
 
     def _new_predictor(self) -> Predictor:
-        return Predictor(self.model_, self.engine, self.train_options.get("bf16", False))
+        return Predictor(self.model_, self.engine,
+                         resolve_bf16(self.train_options.get("bf16"), self.model_, self.model_.device)[0])
 
     def _probability(self, encoded: EncodedArrays) -> np.ndarray:
         return self.predictor(encoded)
@@ -268,8 +270,8 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
     def load(cls, folder: str, engine: str = "auto") -> "CTRClassifier":
         run = load_run(folder)
         options = {k: v for k, v in run.config["model"].items() if k != "name"}
-        if run.bf16:
-            options["bf16"] = True
+        if run.config.get("train", {}).get("bf16") is not None:
+            options["bf16"] = run.config["train"]["bf16"]
         clf = cls(run.config["model"]["name"], seed=run.config["seed"], engine=engine, **options)
         clf.processor_, clf.model_, clf.schema_, clf.config_ = run.processor, run.model, run.processor.schema, run.config
         clf.field_types_ = {f.name: f.type for f in clf.schema_.fields}

@@ -210,6 +210,17 @@ def validate(config: Dict[str, Any]) -> None:
         raise ConfigError(f"pretrain applies to model fnn (the two-stage FNN), not {name!r}")
 
 
+def flatten(config: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """A config as dotted keys (``train.lr``) → values; value mappings (``VALUE_MAPPINGS``) stay whole."""
+    out: Dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value and key not in VALUE_MAPPINGS:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def dump_config(config: Dict[str, Any]) -> str:
     return yaml.safe_dump(_plain(config), sort_keys=False)
 
@@ -231,5 +242,5 @@ def model_kwargs(config: Dict[str, Any]) -> Dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in config["model"].items() if k != "name"}
 
 
-__all__ = ["ConfigError", "default_config", "dump_config", "load_config", "model_kwargs", "set_key", "train_config",
+__all__ = ["ConfigError", "default_config", "dump_config", "flatten", "load_config", "model_kwargs", "set_key", "train_config",
            "validate"]

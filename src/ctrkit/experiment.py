@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import yaml
 
-from .config import VALUE_MAPPINGS, ConfigError, dump_config, model_kwargs, train_config
+from .config import ConfigError, dump_config, flatten, model_kwargs, train_config
 from .datasets import PreparedDataset, RawDataset, load_dataset, prepare
 from .datasets.base import skipped_rows, split_table
 from .datasets.files import files_dataset
@@ -71,8 +71,8 @@ def check_resume(config: Dict[str, Any], folder: str) -> None:
     path = os.path.join(folder, "config.yaml")
     if not os.path.exists(path):
         raise CTRKitError(f"nothing to resume: {path} does not exist")
-    before = _flat(run_config(folder))
-    now = _flat(yaml.safe_load(stored_config(config)))
+    before = flatten(run_config(folder))
+    now = flatten(yaml.safe_load(stored_config(config)))
     changed = sorted(k for k in set(before) | set(now)
                      if before.get(k) != now.get(k) and k not in RESUMABLE_CHANGES and k != "out")
     if changed:
@@ -85,16 +85,6 @@ def stored_config(config: Dict[str, Any]) -> str:
     """The YAML of a run's config.yaml: the config without ``out``, so that training from a copy of
     it never writes into the run it came from (the folder itself says where the run is)."""
     return dump_config({**config, "out": None})
-
-
-def _flat(config: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict) and value and key not in VALUE_MAPPINGS:
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 RUN_FILES = ("config.yaml", "processor.json", "model.safetensors", "metrics.json", "history.csv", "report.html",
@@ -261,7 +251,8 @@ def split_metrics(config: Dict[str, Any], trainer: Trainer, splits: Dict[str, An
         if name in splits and splits[name].label is not None:
             out[name] = trainer.evaluate(splits[name])
     out["train"] = {"epochs": int(np.ceil(history[-1]["epoch"])) if history else 0, "best_epoch": trainer.best_epoch,
-                    "steps": trainer.step, "seconds": seconds, "samples_per_second": samples / seconds if seconds else 0.0}
+                    "steps": trainer.step, "seconds": seconds, "samples_per_second": samples / seconds if seconds else 0.0,
+                    "precision": trainer.precision, "precision_reason": trainer.bf16_reason}
     return out
 
 

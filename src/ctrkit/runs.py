@@ -26,6 +26,7 @@ from .io.store import EncodedArrays, read_split
 from .io.writers import TableWriter, output_format
 from .models import CTRModel, build_model
 from .train.checkpoint import load_weights
+from .train.device import resolve_bf16
 
 
 @dataclass
@@ -55,8 +56,10 @@ class Run:
 
     @property
     def bf16(self) -> bool:
-        """Whether the run trained with bfloat16 autocast; its predictions use it too."""
-        return bool(self.config.get("train", {}).get("bf16", False))
+        """Whether predictions run under bfloat16 autocast: the run's ``train.bf16`` (true or
+        false), or for ``auto`` (null) bfloat16 where this machine computes it natively and the
+        model gains from it (``train.device.resolve_bf16``)."""
+        return resolve_bf16(self.config.get("train", {}).get("bf16"), self.model, self.model.device)[0]
 
     def evaluate(self, data: Any, label_map: Optional[Dict[str, float]] = None, **read_options: Any
                  ) -> Dict[str, float]:

@@ -121,6 +121,9 @@ def add_experiment_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float)
     p.add_argument("--device", help="where to train: model (default: where the model's parameters are, the CPU), "
                                     "cpu, cuda, cuda:N or auto (CUDA when available)")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bfloat16 autocast on or off (default: on where the device computes bfloat16 natively and "
+                        "the model gains from it: FNN, DeepFM, AutoInt, AutoInt+)")
     p.add_argument("--seed", type=int)
     add_read_flags(p)
 

@@ -17,7 +17,7 @@ def _train_flags(args: argparse.Namespace) -> Dict[str, Any]:
         "train.epochs": args.epochs, "train.batch_size": args.batch_size, "model.embedding_dim": args.embedding_dim,
         "train.lr": args.lr, "seed": args.seed, "out": args.out, "model.name": args.model,
         "data.dataset": args.dataset, "data.train": args.train, "data.valid": args.valid, "data.test": args.test,
-        "data.label": args.label, "train.device": args.device,
+        "data.label": args.label, "train.device": args.device, "train.bf16": args.bf16,
     }
     if args.categorical:
         flags["data.categorical"] = split_names(args.categorical)

@@ -40,6 +40,7 @@ class AutoInt(CTRModel):
         Batch of B rows → logits [B].
     """
     paper = "Song et al., AutoInt, CIKM 2019"
+    bf16_pays = True   # AVX512-BF16 CPU: 1.6-2.0 times the float32 rate, AUC within 0.001 (README, Precision)
 
     def __init__(self, feature_map, attention_layers: int = 3, heads: int = 2, attention_dim: int = 32,
                  use_scale: bool = False, use_residual: bool = True, layer_norm: bool = False,

@@ -44,6 +44,9 @@ class CTRModel(nn.Module):
     """
 
     paper: ClassVar[str] = ""
+    # whether bfloat16 autocast trains it faster at the same AUC where the device computes bf16
+    # natively (train.bf16: auto); measured per model, benchmarks/RESULTS.md
+    bf16_pays: ClassVar[bool] = False
 
     def __init__(self, feature_map: FeatureMap, embedding_dim: int = 16, embedding_l2: float = 0.0,
                  net_l2: float = 0.0, sparse: bool = False, init_std: float = 0.01, task: str = "binary") -> None:

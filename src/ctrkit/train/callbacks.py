@@ -215,6 +215,7 @@ class ProgressBar(Callback):
 
     def on_fit_start(self, trainer: "Trainer") -> None:
         self._start = (time.perf_counter(), trainer.step)
+        self._write(f"{type(trainer.model).__name__} on {trainer.device}: {trainer.precision} ({trainer.bf16_reason})")
         if trainer.step:
             self._write(f"resuming at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch} of "
                         f"{trainer.batches_per_epoch}")

@@ -1,5 +1,6 @@
 """Where training runs: the ``train.device`` option checked (without torch for ``model``, ``auto``
-and ``cpu``) and resolved to a torch device; the cores and memory this machine has left."""
+and ``cpu``) and resolved to a torch device; whether it computes bfloat16 natively and so which
+precision ``train.bf16: auto`` means; the cores and memory this machine has left."""
 from __future__ import annotations
 
 import os
@@ -52,6 +53,50 @@ def resolve_device(name: str, model: "CTRModel") -> "torch.device":
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")   # /proc/cpuinfo flags of CPUs with bfloat16 arithmetic
+
+
+def cpu_flags() -> frozenset:
+    """The instruction-set flags of this machine's CPU (/proc/cpuinfo; empty where unreadable)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def native_bf16(device: "torch.device") -> bool:
+    """Whether ``device`` computes bfloat16 natively: a CUDA device with bf16 (Ampere and later) or
+    a CPU with AVX512-BF16 or AMX. Elsewhere torch emulates it, many times slower than float32."""
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and any(flag in cpu_flags() for flag in BF16_CPU_FLAGS)
+
+
+def resolve_bf16(setting: Optional[bool], model: "CTRModel", device: "torch.device",
+                 native: Optional[bool] = None) -> Tuple[bool, str]:
+    """Whether to train and predict ``model`` under bfloat16 autocast, and why, in words.
+
+    Args:
+        setting: ``train.bf16``: True or False decide; None (``auto``) means bfloat16 where the
+            device computes it natively (``native``, default ``native_bf16(device)``) and the model
+            was measured to gain from it at the same AUC (``CTRModel.bf16_pays``).
+    """
+    name = type(model).__name__
+    if setting is not None:
+        return bool(setting), f"train.bf16: {str(bool(setting)).lower()}"
+    if not model.bf16_pays:
+        return False, f"auto: {name} was measured no faster in bfloat16"
+    if not (native_bf16(device) if native is None else native):
+        return False, f"auto: this {device.type.upper()} has no native bfloat16"
+    return True, f"auto: this {device.type.upper()} computes bfloat16 natively and {name} gains from it"
 
 
 def available_memory() -> Optional[int]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 HIGHER_IS_BETTER = ("auc", "gauc", "accuracy", "precision", "recall", "f1")
 
@@ -12,7 +12,7 @@ HIGHER_IS_BETTER = ("auc", "gauc", "accuracy", "precision", "recall", "f1")
 class TrainConfig:
     """Training options (every one reachable from YAML configs and ``--set train.KEY=VALUE``)."""
 
-    epochs: int = 10
+    epochs: int = 50                        # at most: early stopping (patience) ends training before
     batch_size: int = 1024
     eval_batch_size: int = 16384            # on CPU at most cpu_inference_rows(model)
     lr: float = 1e-3
@@ -34,7 +34,8 @@ class TrainConfig:
     progress: bool = True                   # a progress bar per epoch (on a terminal)
     tensorboard: bool = False
     group_field: str = ""                   # a categorical field (e.g. user): adds grouped AUC ('gauc')
-    bf16: bool = False                      # bfloat16 autocast for the dense layers (training and prediction)
+    bf16: Optional[bool] = None             # bfloat16 autocast for the dense layers (training and prediction);
+                                            # None (auto): where the device computes bf16 natively and the model gains
     device: str = "model"                   # model (where its parameters are: the CPU unless moved) | auto | cpu | cuda[:N]
 
     def check(self) -> None:
@@ -58,6 +59,8 @@ def option_problems(values: Dict[str, object], section: str = "train") -> List[s
     """What is wrong with training options' values (empty when nothing): counts below 1, negative
     or zero rates, and so on, each naming the key, what it must be and what it is."""
     problems = []
+    if not (values.get("bf16") is None or isinstance(values.get("bf16"), bool)):
+        problems.append(f"{section}.bf16: expected true, false or null (auto), got {values['bf16']!r}")
     for key, (low, inclusive) in BOUNDS.items():
         value = values.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and (value < low or (value == low and not inclusive)):

@@ -20,7 +20,7 @@ from ..io.store import EncodedArrays
 from ..models.base import CTRModel
 from .callbacks import Callback, Checkpoint, EarlyStopping, History, LRPlateau, ProgressBar, TensorBoard
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
-from .device import FreeCores, cores, resolve_device
+from .device import FreeCores, cores, resolve_bf16, resolve_device
 from .optim import build_optimizers
 from .options import TrainConfig
 
@@ -79,6 +79,8 @@ class Trainer:
             run that was never stopped.
         callbacks: the user's own ``Callback``s, called after the built-in ones (``callbacks``).
 
+    ``bf16`` is the precision that runs (``config.bf16`` resolved: None means bfloat16 where the
+    device computes it natively and the model gains from it) and ``bf16_reason`` says why.
     After ``fit``: ``history`` (one row per evaluation), ``best_epoch``, and the model holds the
     best weights seen (by ``config.monitor`` on the validation data).
     """
@@ -105,6 +107,15 @@ class Trainer:
         self.callbacks: List[Callback] = self._built_in() + list(callbacks)
         self._device = resolve_device(self.config.device, model)
         model.to(self._device)
+        self.bf16, self.bf16_reason = resolve_bf16(self.config.bf16, model, self._device)
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def precision(self) -> str:
+        return "bfloat16" if self.bf16 else "float32"
 
     def _built_in(self) -> List[Callback]:
         cfg = self.config
@@ -181,7 +192,7 @@ class Trainer:
                 batch = batch.to(self._device, non_blocking=True)
             for opt in self.optimizers:
                 opt.zero_grad(set_to_none=True)
-            with torch.autocast(self._device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            with torch.autocast(self._device.type, dtype=torch.bfloat16, enabled=self.bf16):
                 logits = self.model(batch).float()
             loss = self.loss(logits, batch.label)
             (loss + self.model.penalty()).backward()
@@ -271,8 +282,8 @@ class Trainer:
     # ------------------------------------------------------------------ inference
     def predict(self, data: EncodedArrays) -> np.ndarray:
         """Probabilities (binary) or predictions (regression), float64 [N]."""
-        return predict(self.model, data, self.config.eval_batch_size, self.config.bf16)
+        return predict(self.model, data, self.config.eval_batch_size, self.bf16)
 
     def evaluate(self, data: EncodedArrays) -> Dict[str, float]:
         """Metrics on labelled ``data`` (``inference.evaluate``)."""
-        return evaluate(self.model, data, self.config.eval_batch_size, self.config.group_field, self.config.bf16)
+        return evaluate(self.model, data, self.config.eval_batch_size, self.config.group_field, self.bf16)

@@ -29,7 +29,7 @@ from typing import Any, Dict, Iterator, Optional
 
 import yaml
 
-from ..config import ConfigError, dump_config
+from ..config import ConfigError, dump_config, flatten
 from ..errors import CTRKitError
 from ..experiment import prepare_data, run_experiment, stored_config
 from ..train.callbacks import Callback
@@ -102,12 +102,13 @@ def _check_folder(config: Dict[str, Any], folder: str, resume: bool) -> None:
         if not os.path.exists(db):
             raise TuneError(f"nothing to resume: {db} does not exist")
         with open(os.path.join(folder, "tune.yaml")) as fh:
-            before = yaml.safe_load(fh)
-        now = yaml.safe_load(stored_config(config))
+            before = flatten(yaml.safe_load(fh))
+        now = flatten(yaml.safe_load(stored_config(config)))
         changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
         if changed:
-            raise ConfigError(f"--resume: the config differs from the one {folder} started with (in "
-                              f"{', '.join(changed)}); tune it into a new --out")
+            details = "; ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
+            raise ConfigError(f"--resume: the config differs from the one {folder} started with ({details}); "
+                              "tune it into a new --out")
     elif os.path.exists(db):
         raise TuneError(f"{folder} holds a study already: --resume continues it, or give another --out")
 
@@ -141,7 +142,7 @@ def _work(job: Dict[str, Any], worker: int) -> None:
     if left <= 0:
         return
     timeout = None if job["deadline"] is None else max(0.0, job["deadline"] - time.time())
-    study.optimize(lambda trial: _trial(trial, space, job), timeout=timeout, catch=(CTRKitError,),
+    study.optimize(lambda trial: _trial(trial, space, job), timeout=timeout, catch=(CTRKitError, ValueError),
                    callbacks=[MaxTrialsCallback(job["trials"], states=(TrialState.COMPLETE, TrialState.PRUNED))])
 
 
