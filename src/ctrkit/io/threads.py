@@ -16,6 +16,14 @@ _POOL_LOCK = threading.Lock()
 SERIAL_ROWS = 4096   # chunks smaller than this are encoded on the calling thread
 
 
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def map_threads(fn: Callable[[T], R], items: Iterable[T], rows: Optional[int] = None) -> List[R]:
     """``[fn(x) for x in items]``, computed on up to one thread per core; results keep the order and
     the first exception (in order) is re-raised. The pool is made once per process, under a lock,
@@ -23,7 +31,7 @@ def map_threads(fn: Callable[[T], R], items: Iterable[T], rows: Optional[int] = 
     than ``SERIAL_ROWS`` ``rows`` runs on the calling thread: handing a one-row request's columns
     to the pool made its encoding take 8.5 ms instead of 3.3 ms (docs/performance.md)."""
     items = list(items)
-    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    workers = cores()
     if workers == 1 or len(items) < 2 or (rows is not None and rows < SERIAL_ROWS):
         return [fn(x) for x in items]
     return list(_pool(workers).map(fn, items))

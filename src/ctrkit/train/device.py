@@ -3,9 +3,12 @@ and ``cpu``) and resolved to a torch device; whether it computes bfloat16 native
 precision ``train.bf16: auto`` means; the cores and memory this machine has left."""
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import TYPE_CHECKING, Optional, Tuple
+
+from ..io.threads import cores
 
 if TYPE_CHECKING:
     import torch
@@ -58,6 +61,7 @@ def resolve_device(name: str, model: "CTRModel") -> "torch.device":
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")   # /proc/cpuinfo flags of CPUs with bfloat16 arithmetic
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_flags() -> frozenset:
     """The instruction-set flags of this machine's CPU (/proc/cpuinfo; empty where unreadable)."""
     try:
@@ -110,14 +114,6 @@ def available_memory() -> Optional[int]:
     except OSError:
         pass
     return None
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 class FreeCores:

@@ -29,7 +29,7 @@ from typing import Any, Dict, Iterator, Optional
 
 import yaml
 
-from ..config import ConfigError, dump_config, flatten
+from ..config import ConfigError, flatten
 from ..errors import CTRKitError
 from ..experiment import prepare_data, run_experiment, stored_config
 from ..train.callbacks import Callback
@@ -222,7 +222,7 @@ def _trial(trial: Any, space: Space, job: Dict[str, Any]) -> float:
         shutil.rmtree(out, ignore_errors=True)
         raise TuneError("tuning needs a valid split with labels (data.valid or data.valid_fraction)")
     value = monitored(metrics["valid"], config["train"]["monitor"])
-    best = _keep_if_best(folder, out, trial.number, value, {**config, "out": None, "train": {
+    best = _keep_if_best(folder, out, trial.number, value, {**config, "train": {
         **config["train"], "threads": base["train"]["threads"], "progress": base["train"]["progress"]}})
     print(f"trial {trial.number}: {value:.5f}{' (best so far)' if best else ''} {values}", file=sys.stderr)
     return value
@@ -261,7 +261,7 @@ def _keep_if_best(folder: str, out: str, number: int, value: float, config: Dict
         with open(os.path.join(folder, "best.yaml"), "w") as fh:
             fh.write(f"# trial {number} of {os.path.basename(os.path.normpath(folder))}: valid score {value:.6f}; "
                      "ctrkit train --config best.yaml reproduces it\n")
-            fh.write(dump_config({**config, "out": None}))
+            fh.write(stored_config(config))
         return True
 
 
