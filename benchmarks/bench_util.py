@@ -19,6 +19,9 @@ LR = 1e-3
 MLP = (400, 400, 400)
 AUTOINT = {"layers": 3, "heads": 2, "dim": 32}          # Song et al. 2019; dim is per head
 AFM_ATTENTION = 16
+CROSS_LAYERS = 3                                        # DCN and DCN-V2 (DeepCTR-Torch's DCN / DCNMix)
+DCN_MIX = {"low_rank": 32, "experts": 4}                # DeepCTR-Torch's DCNMix defaults
+CIN = (128, 128)                                        # xDeepFM's CIN, split in half, no activation
 BINS = 32                                               # quantile bins of the synthetic numeric fields
 # Columns of each benchmark dataset's CSVs (label column: 'label', 0/1), and how it is trained:
 # the synthetic data for one epoch at batch 4096; Adult with early stopping on valid AUC at batch 1024.

@@ -37,8 +37,10 @@ ROOT = os.path.dirname(HERE)
 PEERS = os.path.join(HERE, ".venv-peers")
 CACHE = os.path.join(HERE, ".cache")
 RUNNERS = {"ctrkit": "run_ctrkit.py", "deepctr-torch": "run_deepctr.py", "pytorch-fm": "run_torchfm.py"}
-HAS = {"ctrkit": {"lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn"},
-       "deepctr-torch": {"lr", "fm", "deepfm", "afm", "autoint", "autoint+"},
+SECOND_WAVE = {"widedeep", "pnn", "nfm", "dcn", "dcnv2", "xdeepfm", "fibinet"}   # DIN needs sequence data
+HAS = {"ctrkit": {"lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn", "dlrm", "finalmlp",
+                  "finalnet"} | SECOND_WAVE,
+       "deepctr-torch": {"lr", "fm", "deepfm", "afm", "autoint", "autoint+"} | SECOND_WAVE,
        "pytorch-fm": {"lr", "fm", "fnn", "deepfm", "afm", "autoint+"}}
 VARIANT_MODELS = {"peer-sizes": {"afm", "autoint", "autoint+"}}   # variants that change only some models
 # Equal-work rows, compared only with each other: AutoInt at DeepCTR-Torch's attention width (2 x 8) on
@@ -164,7 +166,7 @@ def main() -> None:
     parser.add_argument("--datasets", default="synthetic,adult")
     parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic training rows")
     parser.add_argument("--valid-rows", type=int, default=200_000, help="synthetic valid rows")
-    parser.add_argument("--models", default="lr,fm,fnn,deepfm,afm,autoint,autoint+,fignn")
+    parser.add_argument("--models", default=",".join(m for m in MODEL_ORDER if m != "din"))
     parser.add_argument("--libraries", default="ctrkit,deepctr-torch,pytorch-fm")
     parser.add_argument("--variants", default="bf16,peer-sizes",
                         help="extra ctrkit runs (comma-separated): sparse, bf16, raw-numeric, peer-sizes "
@@ -194,8 +196,8 @@ def main() -> None:
             if "ctrkit" in args.libraries:
                 runs += [("ctrkit", [f"--{v}"]) for v in args.variants.split(",")
                          if v and model in VARIANT_MODELS.get(v, HAS["ctrkit"])]
-            if ("peer-sizes" in args.variants.split(",") and model in VARIANT_MODELS["peer-sizes"]
-                    and "deepctr-torch" in args.libraries):
+            if ((("peer-sizes" in args.variants.split(",") and model in VARIANT_MODELS["peer-sizes"])
+                 or model in SECOND_WAVE) and "deepctr-torch" in args.libraries):
                 runs.append(("deepctr-torch", ["--binned-numeric"]))
             if args.batch_size:
                 runs = [(library, extra + ["--batch-size", str(args.batch_size)]) for library, extra in runs]
@@ -260,7 +262,8 @@ def _row_order(r: dict) -> tuple:
 
 
 NOTES_MARKER = "<!-- analysis: kept as written when compare.py rewrites the tables above -->"
-MODEL_ORDER = ["lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn"]
+MODEL_ORDER = ["lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn", "widedeep", "pnn", "nfm", "dcn", "dcnv2",
+               "xdeepfm", "fibinet", "dlrm", "finalmlp", "finalnet", "din"]
 HEADER = ("| model | library | epochs | train samples/s | × best peer | predict samples/s (engine) | × best peer | valid AUC | "
           "Δ AUC vs peer | logloss | preprocess s | × slower peer | peak RSS MB | step GFLOP | % of fp32 matmul |")
 
@@ -328,7 +331,10 @@ def write_results(results: List[dict], rates: Dict[str, float], args: argparse.N
             rows = sorted((r for r in subset if r["model"] == model), key=_row_order)
             peers = [r for r in rows if not r["library"].startswith("ctrkit")]
             for r in rows:
-                same_work = [p for p in peers if (p["library"] in EQUAL_WORK) == (r["library"] in EQUAL_WORK)]
+                # the second wave's DeepCTR-Torch models pair only sparse fields, so their +binned run (the
+                # numeric fields as sparse ones, as ctrkit's) does ctrkit's work: both count as peers
+                same_work = peers if model in SECOND_WAVE else [
+                    p for p in peers if (p["library"] in EQUAL_WORK) == (r["library"] in EQUAL_WORK)]
                 lines.append(_row(r, same_work))
                 if INT8_KEY in r:
                     int8_rows.append({**r, "peers": same_work})

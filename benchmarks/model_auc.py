@@ -26,7 +26,8 @@ from typing import Dict, List, Optional, Tuple
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS = os.path.join(HERE, "..", "configs")
 SHARED = os.path.join(HERE, "..", "..", "shared", "data")
-MODELS = ("lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn")
+MODELS = ("lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn", "widedeep", "pnn", "nfm", "dcn", "dcnv2",
+          "xdeepfm", "fibinet", "dlrm", "finalmlp", "finalnet")   # din: on the history datasets (--models deepfm,din)
 SMALL = ["--batch-size", "256", "--set", "train.patience=3"]    # the 8k-row samples (see their templates)
 # dataset -> (template config, or None for a config per model; flags; the shared folder it needs)
 DATASETS: Dict[str, Tuple[Optional[str], List[str], Optional[str]]] = {
@@ -34,6 +35,8 @@ DATASETS: Dict[str, Tuple[Optional[str], List[str], Optional[str]]] = {
     "synthetic": (None, [], None),
     "movielens-100k": ("movielens_deepfm", ["--path", "{data}"], "movielens-100k"),
     "movielens-1m": ("movielens_deepfm", ["--path", "{data}"], "movielens-1m"),
+    # each rating with the user's 20 earlier liked movies (a sequence sharing item_id's table): DIN vs the rest
+    "movielens-1m-history": ("movielens_din", ["--path", "{data}"], "movielens-1m"),
     "frappe": ("frappe_afm", ["--path", "{data}"], "frappe"),
     "criteo-sample": ("criteo_deepfm", ["--path", "{data}", *SMALL], "criteo/wide_resdnn"),
     "avazu-sample": ("avazu_autoint_plus", ["--path", "{data}", *SMALL], "avazu/wide_resdnn"),

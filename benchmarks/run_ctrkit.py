@@ -10,7 +10,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import AFM_ATTENTION, AUTOINT, BINS, DATASETS, EMBED_DIM, LR, MLP, Timer, report, runner_args, scores, timed_predictions, warm_up_torch  # noqa: E402
+from bench_util import AFM_ATTENTION, AUTOINT, BINS, CIN, CROSS_LAYERS, DCN_MIX, DATASETS, EMBED_DIM, LR, MLP, Timer, report, runner_args, scores, timed_predictions, warm_up_torch  # noqa: E402
 
 from ctrkit.data import BatchLoader  # noqa: E402
 from ctrkit.features import FeatureSpec, Processor, Schema  # noqa: E402
@@ -28,6 +28,14 @@ OPTIONS = {
     "autoint+": {"attention_layers": AUTOINT["layers"], "heads": AUTOINT["heads"], "attention_dim": AUTOINT["dim"],
                  "dnn_units": MLP},
     "fignn": {"gnn_layers": 3},
+    # the second wave at DeepCTR-Torch's structure (its counterparts: WDL, PNN, NFM, DCN, DCNMix,
+    # xDeepFM, FiBiNET) and the common MLP
+    "widedeep": {"dnn_units": MLP}, "pnn": {"dnn_units": MLP}, "nfm": {"dnn_units": MLP},
+    "dcn": {"dnn_units": MLP, "cross_layers": CROSS_LAYERS},
+    "dcnv2": {"dnn_units": MLP, "cross_layers": CROSS_LAYERS, "low_rank": DCN_MIX["low_rank"],
+              "experts": DCN_MIX["experts"], "low_rank_activation": "tanh"},
+    "xdeepfm": {"dnn_units": MLP, "cin_layer_sizes": CIN}, "fibinet": {"dnn_units": MLP},
+    "dlrm": {"top_units": MLP}, "finalmlp": {}, "finalnet": {},
 }
 # DeepCTR-Torch's AutoInt ties the attention width to the embedding size: 2 heads x 8 here.
 PEER_SIZES = {"autoint": {"attention_dim": EMBED_DIM // AUTOINT["heads"]},

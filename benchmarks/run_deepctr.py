@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import AFM_ATTENTION, AUTOINT, BINS, EMBED_DIM, LR, MLP, Timer, fit_peer, report, runner_args, scores, timed_predictions, warm_up_torch  # noqa: E402
+from bench_util import AFM_ATTENTION, AUTOINT, BINS, CIN, CROSS_LAYERS, DCN_MIX, EMBED_DIM, LR, MLP, Timer, fit_peer, report, runner_args, scores, timed_predictions, warm_up_torch  # noqa: E402
 
 
 def preprocess(train_path: str, valid_path: str, numeric, categorical, binned: bool = False):
@@ -51,7 +51,7 @@ def ctrkit_quantile_edges():
 
 def build(name: str, data: pd.DataFrame, numeric, categorical):
     from deepctr_torch.inputs import DenseFeat, SparseFeat
-    from deepctr_torch.models import AFM, DeepFM, AutoInt
+    from deepctr_torch.models import AFM, DCN, DCNMix, DeepFM, AutoInt, FiBiNET, NFM, PNN, WDL, xDeepFM
     sparse = [SparseFeat(c, data[c].nunique(), embedding_dim=EMBED_DIM) for c in categorical]
     dense = [DenseFeat(c, 1) for c in numeric]
     columns = sparse + dense
@@ -70,6 +70,21 @@ def build(name: str, data: pd.DataFrame, numeric, categorical):
         # a quarter of the paper's 32 per head that ctrkit and pytorch-fm use
         return AutoInt(columns, columns, att_layer_num=AUTOINT["layers"], att_head_num=AUTOINT["heads"],
                        att_res=True, dnn_hidden_units=dnn, l2_reg_embedding=0, l2_reg_dnn=0), columns
+    dnn = dict(dnn_hidden_units=MLP, l2_reg_dnn=0)
+    cross = dict(cross_num=CROSS_LAYERS, l2_reg_cross=0)
+    second_wave = {   # each at the structure of ctrkit's run_ctrkit.OPTIONS
+        "widedeep": lambda: WDL(columns, columns, **dnn, **reg),
+        "pnn": lambda: PNN(columns, use_inner=True, use_outter=False, **dnn, l2_reg_embedding=0),
+        "nfm": lambda: NFM(columns, columns, **dnn, **reg),
+        "dcn": lambda: DCN(columns, columns, cross_parameterization="vector", **cross, **dnn, **reg),
+        "dcnv2": lambda: DCNMix(columns, columns, low_rank=DCN_MIX["low_rank"], num_experts=DCN_MIX["experts"],
+                                **cross, **dnn, **reg),
+        "xdeepfm": lambda: xDeepFM(columns, columns, cin_layer_size=CIN, cin_split_half=True,
+                                   cin_activation="linear", l2_reg_cin=0, **dnn, **reg),
+        "fibinet": lambda: FiBiNET(columns, columns, bilinear_type="interaction", reduction_ratio=3, **dnn, **reg),
+    }
+    if name in second_wave:
+        return second_wave[name](), columns
     raise SystemExit(f"deepctr-torch has no {name}")
 
 

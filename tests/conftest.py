@@ -73,10 +73,18 @@ def write_frappe(folder: Path, parts=("train", "validation", "test"), rows: int 
 
 SMALL = {"dnn_units": (16, 8)}
 OPTIONS = {"deepfm": SMALL, "fnn": SMALL, "autoint+": SMALL, "autoint": {"attention_dim": 4},
-           "fignn": {"gnn_layers": 2}, "afm": {"attention_dim": 4}}
+           "fignn": {"gnn_layers": 2}, "afm": {"attention_dim": 4}, "widedeep": SMALL, "pnn": {**SMALL, "product": "both"},
+           "nfm": SMALL, "dcn": {**SMALL, "cross_layers": 2}, "dcnv2": {**SMALL, "cross_layers": 2},
+           "xdeepfm": {**SMALL, "cin_layer_sizes": (6, 4)}, "fibinet": {**SMALL, "reduction_ratio": 1},
+           "dlrm": {"bottom_units": (8,), "top_units": (16, 8)},
+           "finalmlp": {"mlp1_units": (16, 8), "mlp2_units": (8,), "fs_hidden_units": (8,), "fusion_heads": 2},
+           "finalnet": {"block1_units": (16, 8), "block2_units": (8,)},
+           "din": {"attention_units": (8,), "dnn_units": (16, 8)}}
 
 
-def processor(mix: str):
+def processor(mix: str, history: bool = False):
+    """(fitted processor, encoded rows) of 64 random rows with the fields of ``mix``; ``history``
+    adds a sequence ``h`` sharing ``c1``'s embedding (DIN's behaviour sequence)."""
     rng = np.random.default_rng(0)
     n = 64
     # three fields at least: with two, AFM's and FiGNN's softmax over one pair/neighbour is constant
@@ -92,13 +100,16 @@ def processor(mix: str):
     if mix == "sequence":
         cols["s"] = ["|".join(rng.choice(list("pqrs"), rng.integers(0, 4))) for _ in range(n)]
         fields.append(FeatureSpec("s", "sequence", max_len=3))
+    if history:
+        cols["h"] = ["|".join(rng.choice(list("abcde"), rng.integers(0, 5))) for _ in range(n)]
+        fields.append(FeatureSpec("h", "sequence", max_len=4, share_embedding="c1"))
     proc = Processor(Schema(fields=fields, label="y")).fit(pa.table(cols))
     return proc, proc.transform(pa.table(cols))
 
 
 def small_model(name: str, mix: str):
     """(model with seed 0 and the small test sizes, encoded data) for a field mix of ``processor``."""
-    proc, data = processor(mix)
+    proc, data = processor(mix, history=name == "din")
     torch.manual_seed(0)
     return build_model(name, proc.feature_map(), embedding_dim=8, **OPTIONS.get(name, {})), data
 

@@ -235,3 +235,33 @@ def test_a_copied_run_config_does_not_write_into_the_run(tmp_path):
     ctrkit("train", "--config", tmp_path / "copy.yaml", "--out", tmp_path / "b", "--set", "train.lr=0.01")
     assert (tmp_path / "a" / "model.safetensors").read_bytes() == before
     assert (tmp_path / "b" / "model.safetensors").exists()
+
+
+def test_din_from_a_yaml_schema_with_a_shared_history(tmp_path):
+    """The README's DIN config: a history sequence that shares item_id's table, found by DIN itself;
+    the report and the ONNX export take the model like any other."""
+    from test_learning import behaviour_data
+    import pyarrow.csv as pa_csv
+    rows = behaviour_data(8000, seed=0)
+    pa_csv.write_csv(rows.rename_columns(["item_id", "user_id", "history", "clicked"]), tmp_path / "clicks.csv")
+    (tmp_path / "din.yaml").write_text(f"""
+data:
+  train: {tmp_path / 'clicks.csv'}
+  schema:
+    label: clicked
+    fields:
+      - {{name: item_id, type: categorical}}
+      - {{name: user_id, type: categorical}}
+      - {{name: history, type: sequence, separator: "|", max_len: 12, share_embedding: item_id}}
+model: {{name: din, embedding_dim: 8, dnn_units: [16]}}
+train: {{epochs: 6, batch_size: 256, lr: 0.003, threads: 1, progress: false}}
+""")
+    ctrkit("train", "--config", tmp_path / "din.yaml", "--out", tmp_path / "run")
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["valid"]["auc"] > 0.6, metrics
+    ctrkit("export", "--run", tmp_path / "run", "--out", tmp_path / "din.onnx")
+    assert (tmp_path / "din.onnx").stat().st_size > 0
+    wrong = ctrkit("train", "--config", tmp_path / "din.yaml", "--set", "model.behaviors={user_id: history}",
+                   "--out", tmp_path / "wrong", check=False)
+    assert wrong.returncode != 0 and "must share the embedding of 'user_id'" in wrong.stderr, wrong.stderr[-2000:]
+    assert "Traceback" not in wrong.stderr

@@ -226,3 +226,13 @@ def test_registry_lists_every_dataset():
     assert set(DATASETS) == {"adult", "synthetic", "movielens", "criteo", "avazu", "frappe"}
     with pytest.raises(CTRKitError, match="unknown dataset 'nope'"):
         load_dataset("nope")
+
+
+def test_movielens_history_holds_earlier_likes_only():
+    users = np.array(["1", "1", "1", "1", "2", "2"])
+    times = np.array([5, 9, 9, 12, 1, 3])
+    items = np.array(["a", "b", "c", "d", "e", "f"])
+    liked = np.array([True, True, False, True, True, True])
+    got = movielens.liked_before(users, times, items, liked, n=2)
+    # row 2 (time 9) does not see row 1 (also time 9); only likes enter; the last two, oldest first
+    assert got == ["", "a", "a", "a|b", "", "e"]

@@ -24,7 +24,8 @@ def test_shapes_finite_and_gradients(name, mix):
 
 
 def test_registry_and_options():
-    assert set(MODELS) == {"lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn"}
+    assert set(MODELS) == {"lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn", "widedeep", "pnn", "nfm",
+                           "dcn", "dcnv2", "xdeepfm", "fibinet", "dlrm", "finalmlp", "finalnet", "din"}
     assert all(cls.paper for cls in MODELS.values())
     opts = model_options("autoint+")
     assert opts["dnn_units"] == (400, 400, 400) and opts["attention_layers"] == 3 and "embedding_l2" in opts

@@ -207,7 +207,7 @@ def test_a_thousand_malformed_requests_each_get_a_4xx_with_a_json_error(server):
     (b'{"rows": [{"age": 1e999}]}', 422, "rows[0].age: Input should be a finite number"),
     (b'[1, 2]', 422, 'expected a JSON object {"rows": [...]}, got list'),
     (b'{"rows": []}', 422, "'rows' is empty"),
-    (b'{"rows": [{}], "explain": true}', 422, "explain: model 'deepfm' attends to no field pairs"),
+    (b'{"rows": [{}], "explain": true}', 422, "explain: model 'deepfm' has no field-pair weights"),
 ])
 def test_each_kind_of_mistake_is_named(server, body, status, message):
     r = httpx.post(server.url + "/predict", content=body, headers={"content-type": "application/json"})

@@ -22,6 +22,7 @@ from .datasets import PreparedDataset, RawDataset, load_dataset, prepare
 from .datasets.base import skipped_rows, split_table
 from .datasets.files import files_dataset
 from .errors import CTRKitError, DataError
+from .features.feature_map import FeatureMap
 from .features.processor import Processor
 from .models import FNN, CTRModel, build_model
 from .models.base import parameter_bytes
@@ -218,15 +219,24 @@ def _gb(n: float) -> str:
     return f"{n / 2**30:,.1f} GiB"
 
 
+def _built(name: str, fmap: FeatureMap, options: Dict[str, Any]) -> CTRModel:
+    """``build_model``, its refusals of the options (a value out of range, a field a model cannot
+    use) as ``ConfigError``."""
+    try:
+        return build_model(name, fmap, **options)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"model {name!r}: {exc}") from exc
+
+
 def _model(config: Dict[str, Any], prepared: PreparedDataset, out: Optional[str], resume: bool) -> CTRModel:
     fmap = prepared.processor.feature_map()
     options = model_kwargs(config)
     pre = config["pretrain"]
     if pre is None:
-        return build_model(config["model"]["name"], fmap, **options)
+        return _built(config["model"]["name"], fmap, options)
     # FNN's two-stage recipe: train an FM on the same data, then start the FNN from its embeddings.
     common = {k: options[k] for k in ("embedding_dim", "sparse", "init_std", "embedding_l2") if k in options}
-    fm = build_model(pre["model"], fmap, **common)
+    fm = _built(pre["model"], fmap, common)
     stage_dir = os.path.join(out, "pretrain") if out is not None else None
     fm_cfg = train_config({**config, "train": {**config["train"], "epochs": pre["epochs"]}})
     resume_stage = resume and stage_dir is not None and os.path.exists(os.path.join(stage_dir, "checkpoint"))

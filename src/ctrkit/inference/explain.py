@@ -16,12 +16,14 @@ WHAT = {"afm": "AFM attention a_ij", "autoint": "AutoInt attention (mean over la
 
 @torch.inference_mode()
 def pair_weights(model: CTRModel, batch: Batch) -> Optional[Tuple[torch.Tensor, List[str], str]]:
-    """(weights [B, F, F], field names, what they are), or None for a model that attends to nothing.
+    """(weights [B, F, F], field names, what they are), or None for a model without field-pair
+    weights (FiBiNET's field weights and DIN's sequence weights are not pairs).
 
     AFM: a_ij, symmetric; AutoInt(+): attention averaged over layers and heads (row = query
-    field); FiGNN: the edge weights A_ij of its graph."""
+    field); FiGNN: the edge weights A_ij of its graph; DCN-V2: the size of its cross weights per
+    field pair (a ``matrix`` with its ``what``)."""
     out = model.explain(batch)
-    if not out:
+    if not out or not {"pair_weights", "attention", "edges", "matrix"} & set(out):
         return None
     names = out["fields"]
     f = len(names)
@@ -33,6 +35,8 @@ def pair_weights(model: CTRModel, batch: Batch) -> Optional[Tuple[torch.Tensor, 
         return m + m.transpose(1, 2), names, WHAT["afm"]
     if "attention" in out:
         return torch.stack([a.mean(1) for a in out["attention"]]).mean(0), names, WHAT["autoint"]
+    if "matrix" in out:
+        return out["matrix"], names, out["what"]
     return out["edges"], names, WHAT["fignn"]
 
 

@@ -1,4 +1,5 @@
-"""Pairwise interaction blocks: FM second order, all pairwise products, AFM attention pooling."""
+"""Pairwise interaction blocks: FM second order and its vector form (bi-interaction), all pairwise
+products, pairwise inner products, the sum-pooled outer product, AFM attention pooling."""
 from __future__ import annotations
 
 from typing import Tuple
@@ -28,6 +29,41 @@ class _FMSecondOrder(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         e, s = ctx.saved_tensors
         return (s.unsqueeze(1) - e).mul_(grad[:, None, None])
+
+
+def bi_interaction(e: torch.Tensor) -> torch.Tensor:
+    """f_BI = Σ_{i<j} e_i ⊙ e_j = ½ ((Σ_i e_i)² − Σ_i e_i²) (He & Chua, NFM, SIGIR 2017, Eq. 4):
+    e [B, F, D] → [B, D]; its sum over D is ``fm_second_order``."""
+    s = e.sum(dim=1)
+    return 0.5 * (s * s - (e * e).sum(dim=1))
+
+
+def outer_product(e: torch.Tensor) -> torch.Tensor:
+    """f_Σ f_Σᵀ with f_Σ = Σ_i e_i, flattened (Qu et al., PNN, ICDM 2016, Eq. 14: OPNN's
+    sum-pooled outer products Σ_{i,j} e_i e_jᵀ): e [B, F, D] → [B, D·D]."""
+    s = e.sum(dim=1)
+    return (s.unsqueeze(2) * s.unsqueeze(1)).flatten(1)
+
+
+class PairwiseDots(nn.Module):
+    """⟨z_i, z_j⟩ for i < j: the strictly upper triangle of Z Zᵀ (IPNN's inner-product signals,
+    DLRM's dot interaction), pairs in row-major order.
+
+    Args:
+        num_vectors: N, the vectors per row.
+
+    Shapes:
+        z [B, N, D] → [B, N(N−1)/2].
+    """
+
+    def __init__(self, num_vectors: int) -> None:
+        super().__init__()
+        rows, cols = torch.triu_indices(num_vectors, num_vectors, offset=1)
+        self.register_buffer("flat", rows * num_vectors + cols, persistent=False)
+        self.num_pairs = len(rows)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.bmm(z, z.transpose(1, 2)).flatten(1).index_select(1, self.flat)
 
 
 class PairwiseProducts(nn.Module):

@@ -40,7 +40,7 @@ def activation(name: Union[str, nn.Module], features: int) -> nn.Module:
     raise ValueError(f"unknown activation {name!r}: use relu, tanh, sigmoid, prelu, dice or a torch.nn class name")
 
 
-def _per_layer(value, n: int, what: str) -> list:
+def per_layer(value, n: int, what: str) -> list:
     if isinstance(value, (list, tuple)):
         if len(value) != n:
             raise ValueError(f"{what}: {len(value)} values for {n} hidden layers")
@@ -68,8 +68,8 @@ class MLP(nn.Module):
                  dropout: Union[float, Sequence[float]] = 0.0, batch_norm: bool = False,
                  output_dim: Optional[int] = None) -> None:
         super().__init__()
-        acts = _per_layer(activations, len(hidden_units), "activations")
-        drops = _per_layer(dropout, len(hidden_units), "dropout")
+        acts = per_layer(activations, len(hidden_units), "activations")
+        drops = per_layer(dropout, len(hidden_units), "dropout")
         layers: List[nn.Module] = []
         width = input_dim
         for units, act, p in zip(hidden_units, acts, drops):

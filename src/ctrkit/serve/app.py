@@ -195,8 +195,8 @@ def create_app(run_folder: str, engine: str = "auto", max_rows: int = 10_000, ma
         if explain:
             out["explain"] = await asyncio.to_thread(served.explain, checked)
             if out["explain"] is None:
-                raise RequestError(422, f"explain: model {out['model']!r} attends to no field pairs (AFM, "
-                                        "AutoInt(+) and FiGNN do)")
+                raise RequestError(422, f"explain: model {out['model']!r} has no field-pair weights (AFM, "
+                                        "AutoInt(+), FiGNN and full- or low-rank DCN-V2 have)")
         return out
 
     def answer(served: Served, p: np.ndarray) -> Dict[str, Any]:

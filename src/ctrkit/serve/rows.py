@@ -46,7 +46,7 @@ def row_model(schema: Schema, ignore_unknown: bool = False) -> Type[BaseModel]:
 def request_model(row: Type[BaseModel]) -> Type[BaseModel]:
     """The JSON body of ``POST /predict``: ``rows`` and ``explain``."""
     return create_model("PredictRequest", rows=(List[row], Field(..., description="rows of raw field values")),
-                        explain=(bool, Field(False, description="top field pairs of each row (AFM, AutoInt(+), FiGNN)")))
+                        explain=(bool, Field(False, description="top field pairs of each row (AFM, AutoInt(+), FiGNN, DCN-V2)")))
 
 
 class RowChecker:
