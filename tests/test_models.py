@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from ctrkit.data import BatchLoader
+from ctrkit.inference.explain import pair_weights
 from ctrkit.models import FNN, MODELS, build_model, model_options
 from ctrkit.train import Trainer
 from conftest import SMALL, processor, small_model
@@ -50,6 +51,30 @@ def test_explanations_are_labelled_and_normalised():
     assert fig["edges"].shape == (16, 3, 3) and fig["nodes"].shape == (16, 3)
     assert torch.all(torch.diagonal(fig["edges"], dim1=1, dim2=2) == 0)
     assert build_model("deepfm", fmap, **SMALL).explain(batch) == {}
+    dcn = build_model("dcnv2", fmap, embedding_dim=8, **SMALL).eval().explain(batch)
+    assert dcn["fields"] == ["c1", "c2", "x"] and dcn["matrix"].shape == (16, 3, 3) and (dcn["matrix"] > 0).all()
+    assert build_model("dcnv2", fmap, embedding_dim=8, low_rank=2, experts=2, **SMALL).explain(batch) == {}
+    senet = build_model("fibinet", fmap, embedding_dim=8, **SMALL).eval().explain(batch)
+    assert senet["fields"] == ["c1", "c2", "x"] and senet["field_weights"].shape == (16, 3)
+    history_proc, history_data = processor("categorical", history=True)
+    history_batch = next(iter(BatchLoader(history_data, 16, shuffle="none")))
+    din = build_model("din", history_proc.feature_map(), embedding_dim=8).eval().explain(history_batch)
+    weights = din["sequence_weights"]["h"]
+    assert weights.shape == (16, 4) and (weights[history_batch.seq[:, 0] == 0] == 0).all()
+
+
+def test_field_pair_weights_of_every_model_that_has_them():
+    """The report's and the service's field-pair matrix: the four models that weigh field pairs, None
+    for those that weigh fields or positions."""
+    proc, data = processor("numeric")
+    batch = next(iter(BatchLoader(data, 16, shuffle="none")))
+    fmap = proc.feature_map()
+    for name in ("afm", "autoint", "fignn", "dcnv2"):
+        weights, names, what = pair_weights(build_model(name, fmap, embedding_dim=8).eval(), batch)
+        assert weights.shape == (16, 3, 3) and names == ["c1", "c2", "x"] and what
+    assert "DCN-V2" in pair_weights(build_model("dcnv2", fmap, embedding_dim=8).eval(), batch)[2]
+    for name in ("fibinet", "deepfm"):
+        assert pair_weights(build_model(name, fmap, embedding_dim=8).eval(), batch) is None
 
 
 def test_regularizers():

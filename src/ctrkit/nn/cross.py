@@ -74,14 +74,15 @@ class CrossLayerV2(nn.Module):
     def forward(self, x0: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if self.full is not None:
             return x0 * (self.full(x) + self.bias) + x
-        h = torch.einsum("bn,knr->bkr", x, self.v)                 # V_kᵀ x_l, all experts
+        experts, n, rank = self.v.shape
+        h = (x @ self.v.transpose(0, 1).reshape(n, experts * rank)).view(-1, experts, rank)   # V_kᵀ x_l, all k
         if self.g is not None:
             h = self.g(torch.einsum("bks,krs->bkr", self.g(h), self.c))     # C_k g(V_kᵀ x_l)
-        experts = x0.unsqueeze(1) * (torch.einsum("bkr,krn->bkn", h, self.u) + self.bias)   # E_k [B, K, n]
-        if self.gate is None:
-            return experts.squeeze(1) + x
-        weights = torch.softmax(self.gate(x), dim=-1)
-        return torch.einsum("bk,bkn->bn", weights, experts) + x
+        if self.gate is not None:
+            # Σ_k G_k (x_0 ⊙ (U_k h_k + b)) = x_0 ⊙ (Σ_k U_k (G_k h_k) + b) as the gates sum to 1: the
+            # experts' outputs are never formed, one product over the K·r gated coordinates makes their sum
+            h = h * torch.softmax(self.gate(x), dim=-1).unsqueeze(-1)
+        return x0 * (h.flatten(1) @ self.u.reshape(experts * rank, n) + self.bias) + x
 
     def matrix(self) -> Optional[torch.Tensor]:
         """W [n, n] of a layer that has a plain matrix (full rank, or one low-rank expert without
