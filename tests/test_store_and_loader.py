@@ -78,13 +78,22 @@ def test_drop_last():
     assert len(BatchLoader(arrays(), batch_size=10, drop_last=True)) == 10
 
 
-def test_rank_shards_are_disjoint_and_equal():
-    data = arrays()
-    shards = [BatchLoader(data, batch_size=10, seed=5, rank=r, world_size=3) for r in range(3)]
-    rows = [all_rows(s) for s in shards]
-    assert len({len(s) for s in shards}) == 1 and len(shards[0]) == 3
-    union = np.concatenate(rows)
-    assert len(set(union.tolist())) == len(union)    # no row twice across ranks
+def test_ranks_split_each_global_batch():
+    """With world_size W, batch_size is the global batch: every rank steps once per batch of the
+    one-process order and the ranks' parts of a step are that batch's rows, disjoint."""
+    data = arrays()   # 103 rows
+    one = BatchLoader(data, batch_size=30, seed=5)
+    shards = [BatchLoader(data, batch_size=30, seed=5, rank=r, world_size=3) for r in range(3)]
+    assert [len(s) for s in shards] == [4, 4, 4]    # 30, 30, 30 and the last 13 rows, split 4/4/5
+    for whole, *parts in zip(one, *shards):   # in step: step_rows is the batch just yielded
+        rows = np.concatenate([p.cat[:, 0].numpy() for p in parts])
+        assert sorted(rows.tolist()) == sorted(whole.cat[:, 0].numpy().tolist())
+        assert sum(len(p) for p in parts) == shards[0].step_rows == len(whole)
+
+
+def test_a_last_batch_smaller_than_the_group_is_left_out():
+    shards = [BatchLoader(arrays(), batch_size=101, rank=r, world_size=3) for r in range(3)]
+    assert [len(s) for s in shards] == [1, 1, 1]    # 101; the last 2 rows cannot be split 3 ways
 
 
 def test_bad_loader_options():

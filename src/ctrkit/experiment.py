@@ -28,6 +28,7 @@ from .models import FNN, CTRModel, build_model
 from .models.base import parameter_bytes
 from .runs import run_config
 from .train.callbacks import Callback, write_history
+from .train import distributed
 from .train.checkpoint import save_weights
 from .train.device import available_memory
 from .train.trainer import Trainer
@@ -74,8 +75,8 @@ def check_resume(config: Dict[str, Any], folder: str) -> None:
         raise CTRKitError(f"nothing to resume: {path} does not exist")
     before = flatten(run_config(folder))
     now = flatten(yaml.safe_load(stored_config(config)))
-    changed = sorted(k for k in set(before) | set(now)
-                     if before.get(k) != now.get(k) and k not in RESUMABLE_CHANGES and k != "out")
+    changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k) and k not in RESUMABLE_CHANGES
+                     and k != "out" and not k.startswith("train.distributed."))
     if changed:
         details = "; ".join(f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
         raise ConfigError(f"--resume: the config differs from the one {folder} started with ({details}); "
@@ -119,29 +120,41 @@ def run_experiment(config: Dict[str, Any], resume: bool = False, prepared: Optio
         callbacks: the user's own training callbacks.
         overwrite: replace a run already in the folder (without it, and without ``resume``, a
             folder that holds a run is refused and left as it is).
+
+    Under torchrun every process calls it: rank 0 readies the folder and prepares the data while
+    the others wait (then they read it memory-mapped), all train together, and rank 0 writes the
+    run folder, which has the layout of a one-process run.
     """
     out = run_dir(config)
+    created = distributed.on_main(lambda: _ready_folder(config, out, resume, overwrite))
+    try:
+        if prepared is None:
+            folder = os.path.join(out, "data")
+            prepared = distributed.on_main(lambda: prepare_data(config, folder, reuse=resume),
+                                           then=lambda: prepare_data(config, folder, reuse=True))
+        trainer = train_model(config, prepared, out, resume, callbacks)
+    except BaseException:
+        if distributed.group().main and not resume and not os.path.exists(os.path.join(out, "checkpoint")):
+            clear_run(out, overwrite=True)   # nothing to resume: leave no half-made run behind
+            if created and not os.listdir(out):
+                os.rmdir(out)
+        raise
+    metrics = split_metrics(config, trainer, prepared.splits)
+    distributed.on_main(lambda: write_run(out, config, prepared.processor, trainer.model, metrics))
+    return metrics
+
+
+def _ready_folder(config: Dict[str, Any], out: str, resume: bool, overwrite: bool) -> bool:
+    """Check (resume) or clear the run folder ``out`` and write its config.yaml; whether it was created."""
     if resume:
         check_resume(config, out)
     else:
         clear_run(out, overwrite)
     created = not os.path.isdir(out)
     os.makedirs(out, exist_ok=True)
-    try:
-        with open(os.path.join(out, "config.yaml"), "w") as fh:
-            fh.write(stored_config(config))
-        if prepared is None:
-            prepared = prepare_data(config, os.path.join(out, "data"), reuse=resume)
-        trainer = train_model(config, prepared, out, resume, callbacks)
-    except BaseException:
-        if not resume and not os.path.exists(os.path.join(out, "checkpoint")):
-            clear_run(out, overwrite=True)   # nothing to resume: leave no half-made run behind
-            if created and not os.listdir(out):
-                os.rmdir(out)
-        raise
-    metrics = split_metrics(config, trainer, prepared.splits)
-    write_run(out, config, prepared.processor, trainer.model, metrics)
-    return metrics
+    with open(os.path.join(out, "config.yaml"), "w") as fh:
+        fh.write(stored_config(config))
+    return created
 
 
 def prepare_data(config: Dict[str, Any], folder: Optional[str] = None, reuse: bool = False) -> PreparedDataset:
@@ -240,7 +253,7 @@ def _model(config: Dict[str, Any], prepared: PreparedDataset, out: Optional[str]
     stage_dir = os.path.join(out, "pretrain") if out is not None else None
     fm_cfg = train_config({**config, "train": {**config["train"], "epochs": pre["epochs"]}})
     resume_stage = resume and stage_dir is not None and os.path.exists(os.path.join(stage_dir, "checkpoint"))
-    say = print if fm_cfg.progress else (lambda *a, **k: None)
+    say = print if fm_cfg.progress and distributed.group().main else (lambda *a, **k: None)
     say(f"FNN stage 1 of 2: pre-training {pre['model'].upper()} for {pre['epochs']} epochs; its embeddings start "
         "the FNN", file=sys.stderr)
     Trainer(fm, fm_cfg, out_dir=stage_dir).fit(prepared.splits["train"], prepared.splits.get("valid"),
@@ -262,7 +275,8 @@ def split_metrics(config: Dict[str, Any], trainer: Trainer, splits: Dict[str, An
             out[name] = trainer.evaluate(splits[name])
     out["train"] = {"epochs": int(np.ceil(history[-1]["epoch"])) if history else 0, "best_epoch": trainer.best_epoch,
                     "steps": trainer.step, "seconds": seconds, "samples_per_second": samples / seconds if seconds else 0.0,
-                    "precision": trainer.precision, "precision_reason": trainer.bf16_reason}
+                    "precision": trainer.precision, "precision_reason": trainer.bf16_reason,
+                    "processes": trainer.group.world_size}
     return out
 
 

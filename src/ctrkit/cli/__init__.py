@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out (without it, a run there is "
                                                             "kept and training stops with an error)")
+    p.add_argument("--nproc", type=int, help="train on N processes of this machine (the same as torchrun "
+                                             "--standalone --nproc-per-node N -m ctrkit train ...)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("tune", help="search hyperparameters with Optuna over the config's tune: space "
@@ -130,6 +132,7 @@ def add_experiment_flags(p: argparse.ArgumentParser) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except (CTRKitError, FileNotFoundError, KeyError) as exc:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any, Dict
@@ -24,6 +25,9 @@ def _user_dataset(args: argparse.Namespace) -> RawDataset:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:   # torchrun: every rank would write the same folder
+        raise CTRKitError("ctrkit prepare runs as one process (preparing in parallel under torchrun is not built "
+                          "yet): run it without torchrun, then `torchrun ... -m ctrkit train --data FOLDER`")
     start = time.perf_counter()
     if args.dataset:
         options: Dict[str, Any] = {"n_rows": args.rows} if args.dataset == "synthetic" else {}

@@ -6,7 +6,7 @@ import argparse
 import importlib.util
 import json
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from .options import parse_label_map, read_options, split_names
 
@@ -44,16 +44,76 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..experiment import run_dir, run_experiment
 
     config = load_config(args.config, args.set or (), **_train_flags(args))
-    metrics = run_experiment(config, resume=args.resume, overwrite=args.overwrite)
-    print(f"\nrun: {run_dir(config)}")
-    print(metrics_table(metrics))
+    if args.nproc is not None:
+        return _launch(args)
+    from ..train import distributed
+
+    group = distributed.join(config["train"]["distributed"], config["train"]["device"])
+    resume, overwrite = args.resume, args.overwrite
+    if distributed.restarted() and not resume:
+        resume, overwrite = _after_restart(config, run_dir(config), overwrite, group.main)
+    try:
+        metrics = run_experiment(config, resume=resume, overwrite=overwrite)
+    except BaseException:
+        distributed.leave(finished=False)
+        raise
+    distributed.leave()
+    if group.main:
+        print(f"\nrun: {run_dir(config)}" + (f" (trained by {group.world_size} processes)" if group.active else ""))
+        print(metrics_table(metrics))
     return 0
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """``ctrkit train ... --nproc N``: the same command under ``torchrun --standalone`` with N
+    processes on this machine; returns torchrun's exit status."""
+    import subprocess
+    import sys
+
+    from ..errors import CTRKitError
+
+    if args.nproc < 1:
+        raise CTRKitError(f"--nproc: expected at least 1 process, got {args.nproc}")
+    argv, skip = [], False
+    for item in args.argv:
+        if skip or item == "--nproc" or item.startswith("--nproc="):
+            skip = item == "--nproc"
+            continue
+        argv.append(item)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
+               "-m", "ctrkit", *argv]
+    print(f"launching {args.nproc} processes: torchrun --standalone --nproc-per-node {args.nproc} -m ctrkit "
+          + " ".join(argv), file=sys.stderr)
+    return subprocess.call(command)
+
+
+def _after_restart(config: Dict[str, Any], out: str, overwrite: bool, say: bool) -> Tuple[bool, bool]:
+    """(resume, overwrite) for a group that torchrun restarted after a failure: resume from the
+    run's last checkpoint; without one, start again, replacing only what this same config began
+    (a folder holding a finished run, or another config's, stays refused unless ``overwrite``)."""
+    import sys
+
+    from ..experiment import stored_config
+
+    if os.path.exists(os.path.join(out, "checkpoint", "state.pt")) or \
+            os.path.exists(os.path.join(out, "checkpoint.old", "state.pt")):
+        if say:
+            print("torchrun restarted the group: resuming from the last checkpoint", file=sys.stderr)
+        return True, overwrite
+    ours = os.path.join(out, "config.yaml")
+    began = os.path.exists(ours) and not os.path.exists(os.path.join(out, "metrics.json"))
+    if began:
+        with open(ours) as fh:
+            began = fh.read() == stored_config(config)
+    return False, overwrite or began
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from ..config import load_config
     from ..errors import CTRKitError
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:   # torchrun: every rank would run its own study
+        raise CTRKitError("ctrkit tune runs as one process: its --jobs run trials in parallel (not under torchrun)")
     if importlib.util.find_spec("optuna") is None:
         raise CTRKitError("ctrkit tune needs its extra: pip install 'ctrkit[tune]' (Optuna is not installed)")
     from ..tune import tune

@@ -21,8 +21,12 @@ class BatchLoader:
                    on the slice), for data larger than memory or already shuffled at rest;
       ``"none"``   contiguous slices in order (evaluation).
     The order depends only on ``seed`` and the epoch (``set_epoch``; iterating advances it).
-    With ``world_size > 1`` each rank takes every ``world_size``-th batch of the same order, and
-    all ranks get the same number of batches.
+    With ``world_size > 1``, ``batch_size`` is the global batch: every rank sees the same order and
+    takes its contiguous part of each batch (``rows * rank // world_size`` up to the next rank's
+    start), so all ranks step the same number of times and together see exactly the batches one
+    process would. A last batch with fewer rows than ranks is left out (it cannot be split).
+    ``step_rows`` is the global size of the batch last yielded (the trainer weights each rank's
+    loss by its part of it).
 
     Args:
         data: the encoded split.
@@ -49,22 +53,23 @@ class BatchLoader:
         self.seed, self.drop_last, self.rank, self.world_size = seed, drop_last, rank, world_size
         self.epoch = 0
         self._start = 0
+        self.step_rows = 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         """The next iteration yields epoch ``epoch``'s batches from its ``start``-th on (a resumed
         epoch: the batches before it are not gathered)."""
         self.epoch, self._start = epoch, start
 
-    def _spans(self) -> List[Tuple[int, int]]:
+    def _spans(self) -> List[Tuple[int, int, int]]:
+        """(start, stop, global rows) of this rank's part of each batch, in order."""
         n = len(self.data)
         stop = n - n % self.batch_size if self.drop_last else n
         spans = [(s, min(s + self.batch_size, n)) for s in range(0, stop, self.batch_size)]
         if self.shuffle == "blocks":
             order = np.random.default_rng([self.seed, self.epoch]).permutation(len(spans))
             spans = [spans[i] for i in order]
-        if self.world_size > 1:
-            spans = spans[: len(spans) - len(spans) % self.world_size][self.rank :: self.world_size]
-        return spans
+        w, r = self.world_size, self.rank
+        return [(s + (e - s) * r // w, s + (e - s) * (r + 1) // w, e - s) for s, e in spans if e - s >= w]
 
     def __len__(self) -> int:
         return len(self._spans())
@@ -77,7 +82,8 @@ class BatchLoader:
             perm = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.data))
         self.epoch += 1
         d = self.data
-        for start, stop in spans:
+        for start, stop, rows in spans:
+            self.step_rows = rows
             if perm is None:
                 yield _batch(d.cat[start:stop], d.num[start:stop], d.seq[start:stop],
                              None if d.label is None else d.label[start:stop])

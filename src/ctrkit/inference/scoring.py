@@ -85,7 +85,11 @@ def evaluate(model: CTRModel, data: EncodedArrays, batch_size: int = 16384, grou
     """
     if data.label is None:
         raise ValueError("evaluation needs labelled data")
-    p = predict(model, data, batch_size, bf16)
+    return metrics_of(model, data, predict(model, data, batch_size, bf16), group_field)
+
+
+def metrics_of(model: CTRModel, data: EncodedArrays, p: np.ndarray, group_field: str = "") -> Dict[str, float]:
+    """Metrics of the predictions ``p`` of ``model`` for labelled ``data`` (as ``evaluate``)."""
     if model.task == "regression":
         return regression_metrics(data.label, p)
     metrics = binary_metrics(data.label, p)

@@ -219,6 +219,9 @@ class ProgressBar(Callback):
         if trainer.step:
             self._write(f"resuming at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch} of "
                         f"{trainer.batches_per_epoch}")
+        if trainer.resumed_from_world is not None:
+            self._write(f"the checkpoint was written by {trainer.resumed_from_world} process(es), this run has "
+                        f"{trainer.group.world_size}: the same global batches, but dropout draws of other ranks differ")
 
     def on_epoch_start(self, trainer: "Trainer") -> None:
         from tqdm import tqdm

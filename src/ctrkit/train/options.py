@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Dict, List, Optional
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
 
 HIGHER_IS_BETTER = ("auc", "gauc", "accuracy", "precision", "recall", "f1")
+DISTRIBUTED_DEFAULTS: Dict[str, Any] = {
+    "backend": "auto",                 # auto (nccl on CUDA, gloo on the CPU) | gloo | nccl
+    "timeout_s": 1800,                 # seconds a rank waits for the others at a collective
+    "find_unused_parameters": False,   # DDP option for models whose forward leaves parameters unused
+}
+BACKENDS = ("auto", "gloo", "nccl")
 
 
 @dataclass
@@ -37,6 +43,7 @@ class TrainConfig:
     bf16: Optional[bool] = None             # bfloat16 autocast for the dense layers (training and prediction);
                                             # None (auto): where the device computes bf16 natively and the model gains
     device: str = "model"                   # model (where its parameters are: the CPU unless moved) | auto | cpu | cuda[:N]
+    distributed: Dict[str, Any] = field(default_factory=lambda: dict(DISTRIBUTED_DEFAULTS))  # under torchrun
 
     def check(self) -> None:
         """Raise ValueError naming every option out of its bounds (``BOUNDS``)."""
@@ -59,6 +66,16 @@ def option_problems(values: Dict[str, object], section: str = "train") -> List[s
     """What is wrong with training options' values (empty when nothing): counts below 1, negative
     or zero rates, and so on, each naming the key, what it must be and what it is."""
     problems = []
+    dist = values.get("distributed") or {}
+    if isinstance(dist, dict):
+        problems += [f"{section}.distributed: unknown key {k!r}; valid keys: {', '.join(DISTRIBUTED_DEFAULTS)}"
+                     for k in dist if k not in DISTRIBUTED_DEFAULTS]
+        if dist.get("backend", "auto") not in BACKENDS:
+            problems.append(f"{section}.distributed.backend: expected one of {', '.join(BACKENDS)}, "
+                            f"got {dist['backend']!r}")
+        timeout = dist.get("timeout_s", 1)
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+            problems.append(f"{section}.distributed.timeout_s: expected a number of seconds above 0, got {timeout!r}")
     if not (values.get("bf16") is None or isinstance(values.get("bf16"), bool)):
         problems.append(f"{section}.bf16: expected true, false or null (auto), got {values['bf16']!r}")
     for key, (low, inclusive) in BOUNDS.items():

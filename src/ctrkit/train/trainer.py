@@ -15,11 +15,12 @@ import torch.nn.functional as F
 from ..data.loader import BatchLoader
 from ..inference.allocator import keep_freed_memory
 from ..inference.metrics import roc_auc
-from ..inference.scoring import evaluate, predict
+from ..inference.scoring import metrics_of, predict
 from ..io.store import EncodedArrays
 from ..models.base import CTRModel
 from .callbacks import Callback, Checkpoint, EarlyStopping, History, LRPlateau, ProgressBar, TensorBoard
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from . import distributed
 from .device import FreeCores, cores, resolve_bf16, resolve_device
 from .optim import build_optimizers
 from .options import TrainConfig
@@ -60,6 +61,15 @@ class EpochTotals:
                 "seconds": self.seconds, "logits": cat(self.logits), "labels": cat(self.labels)}
 
     @classmethod
+    def merged(cls, states: List[Dict[str, Any]], device: torch.device) -> "EpochTotals":
+        """The totals of several processes' parts of one epoch (``state_dict``s) as one."""
+        parts = [cls.from_state(s, device) for s in states]
+        sums = [p.loss_sum for p in parts if p.loss_sum is not None]
+        return cls(sum(p.seen for p in parts), torch.stack(sums).sum() if sums else None,
+                   max(p.seconds for p in parts), [t for p in parts for t in p.logits],
+                   [t for p in parts for t in p.labels])
+
+    @classmethod
     def from_state(cls, state: Dict[str, Any], device: torch.device) -> "EpochTotals":
         move = lambda t: [] if t is None else [t.to(device)]  # noqa: E731
         loss_sum = state["loss_sum"]
@@ -81,6 +91,12 @@ class Trainer:
 
     ``bf16`` is the precision that runs (``config.bf16`` resolved: None means bfloat16 where the
     device computes it natively and the model gains from it) and ``bf16_reason`` says why.
+
+    In a process group (torchrun, ``distributed``) the model trains under DistributedDataParallel:
+    ``config.batch_size`` is the global batch, each rank takes its part of every batch and weights
+    its loss by that part, so the averaged gradient is the one of the whole batch; validation rows
+    are scored in parts and gathered, so every rank computes the metrics (and the stop decision) of
+    the whole split; only rank 0 writes history, checkpoints and progress.
     After ``fit``: ``history`` (one row per evaluation), ``best_epoch``, and the model holds the
     best weights seen (by ``config.monitor`` on the validation data).
     """
@@ -95,18 +111,24 @@ class Trainer:
                 raise TypeError(f"unknown training option {key!r}; valid: {', '.join(sorted(valid))}")
             setattr(self.config, key, value)
         self.config.check()
-        torch.set_num_threads(self.config.threads or cores())
+        self.group = distributed.group()
+        torch.set_num_threads(self.config.threads or max(1, cores() // self.group.local_world_size))
         self._free_cores: Optional[FreeCores] = None
         keep_freed_memory()
         self.out_dir = out_dir
         self.epoch = self.step = self.step_in_epoch = 0
         self.batches_per_epoch = 0
         self.stop_training = False
+        self.resumed_from_world: Optional[int] = None   # a resume of a checkpoint of another group size
         self.totals = EpochTotals()
         self.optimizers: List[torch.optim.Optimizer] = []
         self.callbacks: List[Callback] = self._built_in() + list(callbacks)
         self._device = resolve_device(self.config.device, model)
+        if self.group.active and self._device.type == "cuda" and self._device.index is None:
+            # one GPU per process (more processes than GPUs share them: gloo only, nccl refuses)
+            self._device = torch.device("cuda", self.group.local_rank % torch.cuda.device_count())
         model.to(self._device)
+        self._net: torch.nn.Module = model   # what training calls: the model, or DDP around it
         self.bf16, self.bf16_reason = resolve_bf16(self.config.bf16, model, self._device)
 
     @property
@@ -119,14 +141,16 @@ class Trainer:
 
     def _built_in(self) -> List[Callback]:
         cfg = self.config
-        out: List[Callback] = [History(self.out_dir), EarlyStopping(cfg.monitor, cfg.patience, cfg.min_delta)]
+        main = self.group.main
+        out: List[Callback] = [History(self.out_dir if main else None),
+                               EarlyStopping(cfg.monitor, cfg.patience, cfg.min_delta)]
         if cfg.lr_factor != 1.0:
             out.append(LRPlateau(cfg.lr_factor, cfg.lr_patience, cfg.monitor, cfg.min_delta))
         if self.out_dir is not None:
-            out.append(Checkpoint(cfg.checkpoint_every_steps))
-            if cfg.tensorboard:
+            out.append(Checkpoint(cfg.checkpoint_every_steps))   # every rank: its state goes in too
+            if cfg.tensorboard and main:
                 out.append(TensorBoard(self.out_dir))
-        if cfg.progress:
+        if cfg.progress and main:
             out.append(ProgressBar())
         return out
 
@@ -158,20 +182,26 @@ class Trainer:
             ) -> List[Dict[str, float]]:
         """Train for ``config.epochs`` (or until early stopping); returns ``history``."""
         cfg = self.config
-        torch.manual_seed(cfg.seed)
+        g = self.group
+        torch.manual_seed(cfg.seed + g.rank)   # rank 0 draws as one process would; others their own dropout
         self.optimizers = build_optimizers(self.model, cfg.optimizer, cfg.lr, cfg.embedding_optimizer,
                                            cfg.embedding_lr, cfg.weight_decay)
         if resume:
             self._resume()
-        loader = BatchLoader(train, cfg.batch_size, cfg.shuffle, cfg.seed)
+        loader = BatchLoader(train, cfg.batch_size, cfg.shuffle, cfg.seed, rank=g.rank, world_size=g.world_size)
         self.batches_per_epoch = len(loader)
-        if not cfg.threads and self._device.type == "cpu":
+        if g.active:
+            distributed.check_sparse(self.model)
+            self._net = torch.nn.parallel.DistributedDataParallel(
+                self.model, find_unused_parameters=bool(cfg.distributed.get("find_unused_parameters")))
+        if not cfg.threads and self._device.type == "cpu" and not g.active:
             self._free_cores = FreeCores()
             self._size_threads()
         self._call("on_fit_start")
         while self.epoch < cfg.epochs and not self.stop_training:
             loader.set_epoch(self.epoch, start=self.step_in_epoch)   # a resumed epoch skips its done batches
             self._train_epoch(loader, valid)
+        self._net = self.model
         self._call("on_fit_end")
         return self.history
 
@@ -182,6 +212,7 @@ class Trainer:
 
     def _train_epoch(self, loader: BatchLoader, valid: Optional[EncodedArrays]) -> None:
         cfg = self.config
+        world = self.group.world_size
         self.model.train()
         self._call("on_epoch_start")
         tick = time.perf_counter()
@@ -193,9 +224,12 @@ class Trainer:
             for opt in self.optimizers:
                 opt.zero_grad(set_to_none=True)
             with torch.autocast(self._device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                logits = self.model(batch).float()
+                logits = self._net(batch).float()
             loss = self.loss(logits, batch.label)
-            (loss + self.model.penalty()).backward()
+            objective = loss + self.model.penalty()
+            if world > 1:   # DDP averages over ranks: weight by this rank's share of the global batch
+                objective = objective * (len(batch) * world / loader.step_rows)
+            objective.backward()
             if cfg.clip_norm > 0:
                 dense = [p for p in self.model.parameters() if p.grad is not None and not p.grad.is_sparse]
                 torch.nn.utils.clip_grad_norm_(dense, cfg.clip_norm)
@@ -227,6 +261,9 @@ class Trainer:
         """One history row (train loss and AUC so far this epoch, valid metrics) to the callbacks."""
         epoch = self.epoch if epoch_end else self.epoch + self.step_in_epoch / max(self.batches_per_epoch, 1)
         t = self.totals
+        if self.group.active:   # the whole group's rows, scored with rank 0's running statistics
+            t = EpochTotals.merged(distributed.gather(t.state_dict()), self._device)
+            distributed.sync_buffers(self.model)
         row: Dict[str, float] = {"epoch": round(epoch, 4), "step": self.step, "train_loss": t.mean_loss()}
         if self.model.task == "binary" and t.logits:
             row["train_auc"] = t.auc()
@@ -236,22 +273,32 @@ class Trainer:
         if valid is not None:
             row.update({f"valid_{k}": v for k, v in self.evaluate(valid).items()})
         self._call("on_evaluate", row)
+        self.stop_training = distributed.broadcast(self.stop_training)   # rank 0 decides for all
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> Dict[str, Any]:
-        """Everything a resumed ``fit`` needs besides the weights (tensors and plain values)."""
+        """Everything a resumed ``fit`` needs besides the weights (tensors and plain values). In a
+        group, ``totals`` and ``rng`` are lists with every rank's (a collective call)."""
+        totals: Any = self.totals.state_dict()
+        rng: Any = torch.get_rng_state()
+        if self.group.active:
+            totals, rng = zip(*distributed.gather((totals, rng)))
         return {"epoch": self.epoch, "step": self.step, "step_in_epoch": self.step_in_epoch,
-                "stopped": self.stop_training, "totals": self.totals.state_dict(),
+                "stopped": self.stop_training, "totals": totals, "world_size": self.group.world_size,
                 "callbacks": {c.key: c.state_dict() for c in self.callbacks},
-                "optimizers": [opt.state_dict() for opt in self.optimizers], "rng": torch.get_rng_state(),
+                "optimizers": [opt.state_dict() for opt in self.optimizers], "rng": rng,
                 **({"cuda_rng": torch.cuda.get_rng_state(self._device)} if self._device.type == "cuda" else {})}
 
     def save_checkpoint(self) -> None:
-        """Write ``out_dir/checkpoint`` (weights, best weights, ``state_dict``) atomically."""
+        """Write ``out_dir/checkpoint`` (weights, best weights, ``state_dict``) atomically; in a
+        group every rank calls it and rank 0 writes."""
         if self.out_dir is None:
             return
+        state = self.state_dict()
+        if not self.group.main:
+            return
         stopper = self._callback(EarlyStopping)
-        save_checkpoint(os.path.join(self.out_dir, "checkpoint"), self.model.state_dict(), self.state_dict(),
+        save_checkpoint(os.path.join(self.out_dir, "checkpoint"), self.model.state_dict(), state,
                         stopper.best_state if stopper is not None else None)
 
     def _resume(self) -> None:
@@ -268,22 +315,48 @@ class Trainer:
             opt.load_state_dict(opt_state)
         self.epoch, self.step, self.step_in_epoch = state["epoch"], state["step"], state["step_in_epoch"]
         self.stop_training = state["stopped"]
-        self.totals = EpochTotals.from_state(state["totals"], self._device)
+        self._resume_per_rank(state)
         for callback in self.callbacks:
             if callback.key in state["callbacks"]:
                 callback.load_state_dict(state["callbacks"][callback.key])
         stopper = self._callback(EarlyStopping)
         if stopper is not None:
             stopper.best_state = ckpt["best"]
-        torch.set_rng_state(state["rng"])
         if self._device.type == "cuda" and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"], self._device)
 
+    def _resume_per_rank(self, state: Dict[str, Any]) -> None:
+        """This rank's epoch totals and RNG state from a checkpoint. Written by a group of another
+        size (or by one process), the epoch's totals so far go to rank 0 and the ranks without a
+        saved RNG state draw from (seed, rank, step); ``ProgressBar`` says so."""
+        g = self.group
+        saved = state.get("world_size", 1)
+        totals, rngs = state["totals"], state["rng"]
+        if isinstance(totals, dict):
+            totals, rngs = [totals], [rngs]
+        if saved == g.world_size:
+            self.totals = EpochTotals.from_state(totals[g.rank], self._device)
+            torch.set_rng_state(rngs[g.rank])
+            return
+        self.totals = EpochTotals.merged(totals, self._device) if g.main else EpochTotals()
+        if g.rank < len(rngs):
+            torch.set_rng_state(rngs[g.rank])
+        else:
+            torch.manual_seed(hash((self.config.seed, g.rank, self.step)) % 2**63)
+        self.resumed_from_world = saved
+
     # ------------------------------------------------------------------ inference
     def predict(self, data: EncodedArrays) -> np.ndarray:
-        """Probabilities (binary) or predictions (regression), float64 [N]."""
-        return predict(self.model, data, self.config.eval_batch_size, self.bf16)
+        """Probabilities (binary) or predictions (regression), float64 [N]. In a group each rank
+        scores its part of the rows and every rank gets them all (a collective call)."""
+        if not self.group.active:
+            return predict(self.model, data, self.config.eval_batch_size, self.bf16)
+        part = distributed.shard(len(data), self.group)
+        rows = EncodedArrays(data.cat[part], data.num[part], data.seq[part], None)
+        return np.concatenate(distributed.gather(predict(self.model, rows, self.config.eval_batch_size, self.bf16)))
 
     def evaluate(self, data: EncodedArrays) -> Dict[str, float]:
-        """Metrics on labelled ``data`` (``inference.evaluate``)."""
-        return evaluate(self.model, data, self.config.eval_batch_size, self.config.group_field, self.bf16)
+        """Metrics on labelled ``data`` (``inference.evaluate``; in a group, of all its rows)."""
+        if data.label is None:
+            raise ValueError("evaluation needs labelled data")
+        return metrics_of(self.model, data, self.predict(data), self.config.group_field)

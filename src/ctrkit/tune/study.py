@@ -72,7 +72,7 @@ def tune(config: Dict[str, Any], folder: str, trials: Optional[int] = None, jobs
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=STUDY, storage=storage, direction="maximize", load_if_exists=resume)
     if resume:
-        _fail_interrupted(study)
+        _fail_interrupted(study, folder)
     done = _finished(study)
     print(f"tuning {config['model']['name']} in {folder}: {len(space.params)} keys, {trials} trials "
           f"({done} finished before), {jobs} job(s); pruner {space.settings['pruner']}", file=sys.stderr)
@@ -113,12 +113,22 @@ def _check_folder(config: Dict[str, Any], folder: str, resume: bool) -> None:
         raise TuneError(f"{folder} holds a study already: --resume continues it, or give another --out")
 
 
-def _fail_interrupted(study: Any) -> None:
-    """Trials left running by a killed study are recorded as failed."""
+def _fail_interrupted(study: Any, folder: str) -> None:
+    """Trials left running by a killed study are recorded as failed, except the one best.json
+    names: it finished and its run was kept as the best, and only Optuna's record of it was cut
+    short, so it is recorded as complete with that value (best.json and the study agree)."""
     from optuna.trial import TrialState
 
+    record = os.path.join(folder, "best.json")
+    best = None
+    if os.path.exists(record):
+        with open(record) as fh:
+            best = json.load(fh)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        if best is not None and trial.number == best["trial"]:
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.COMPLETE, [best["value"]])
+        else:
+            study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
 
 
 def _finished(study: Any) -> int:
