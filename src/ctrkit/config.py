@@ -16,6 +16,7 @@ Every key can be overridden with ``--set section.key=value`` (value parsed as YA
 from __future__ import annotations
 
 import copy
+import os
 import sys
 from dataclasses import asdict
 from typing import Any, Dict, Mapping, Optional, Sequence
@@ -56,7 +57,8 @@ def default_config() -> Dict[str, Any]:
 
 
 def load_config(path: Optional[str] = None, overrides: Sequence[str] = (), **flags: Any) -> Dict[str, Any]:
-    """Defaults ← YAML file ← flags (dotted keys) ← ``--set`` overrides, validated."""
+    """Defaults ← YAML file (without one: the built-in recipe of the flags' dataset and model, if
+    any) ← flags (dotted keys) ← ``--set`` overrides, validated."""
     config = default_config()
     if path:
         with open(path) as fh:
@@ -64,6 +66,14 @@ def load_config(path: Optional[str] = None, overrides: Sequence[str] = (), **fla
         if not isinstance(loaded, Mapping):
             raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
         _merge(config, loaded, path)
+    else:
+        recipe = built_in_recipe(flags.get("data.dataset"), flags.get("model.name"))
+        if recipe:
+            _merge(config, recipe, f"the built-in recipe of {flags['data.dataset']}/{flags['model.name']}")
+            if os.environ.get("RANK", "0") == "0":   # under torchrun, once
+                    print(f"note: starting from the built-in recipe of {flags['model.name']} on {flags['data.dataset']} "
+                      f"(configs/{flags['data.dataset']}_{flags['model.name'].replace('+', '_plus')}.yaml's values; "
+                      "flags and --set change them)", file=sys.stderr)
     template = dict(config["model"])
     for key, value in flags.items():
         if value is not None:
@@ -76,6 +86,20 @@ def load_config(path: Optional[str] = None, overrides: Sequence[str] = (), **fla
     _drop_other_models_options(config["model"], template)
     validate(config)
     return config
+
+
+def built_in_recipe(dataset: Optional[str], model: Optional[str]) -> Optional[Dict[str, Any]]:
+    """The sections (data options, model options, pretrain, train) that ``ctrkit train --dataset
+    DATASET --model MODEL`` starts from without a config: ``ctrkit/recipes/DATASET.yaml``, the
+    measured values of ``configs/DATASET_MODEL.yaml``; None where there is none."""
+    if not dataset or not model:
+        return None
+    path = os.path.join(os.path.dirname(__file__), "recipes", f"{dataset}.yaml")
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        recipe = (yaml.safe_load(fh) or {}).get(model)
+    return copy.deepcopy(recipe) if recipe else None
 
 
 def _drop_other_models_options(model: Dict[str, Any], template: Dict[str, Any]) -> None:
