@@ -77,6 +77,9 @@ CASES = [
     ("yaml typo key", ["train", "--config", "{root}/typo_yaml.yaml"], "unknown key trian; valid keys"),
     ("unknown dataset option", ["train", "--dataset", "adult", *FAST, "--set", "data.options.rows=5"],
      "dataset 'adult' takes no option rows"),
+    ("synthetic terms on too few fields", ["train", "--dataset", "synthetic", *FAST, "--set",
+                                           "data.options={{n_rows: 500, n_categorical: 6}}"],
+     "n_pairs 4 and n_triples 1 plant terms on 11 distinct categorical fields, but n_categorical is 6"),
     ("unknown schema option", ["train", "--train", "{root}/good.csv", "--schema", "{root}/bad_schema.yaml", *FAST],
      "field 'a': unknown option(s) 'bukets'"),
     ("bad number", train_files("bad_number"), "bad_number.csv, line 7, column 'a': expected a number (field 'a'), "

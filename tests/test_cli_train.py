@@ -87,6 +87,16 @@ def test_builtin_dataset_attention_model_report_has_heatmap(tmp_path):
     assert "Field-pair importance" in (out / "report.html").read_text()
 
 
+def test_fibinet_report_draws_its_senet_field_weights(tmp_path):
+    out = tmp_path / "fib"
+    ctrkit("train", "--dataset", "synthetic", "--model", "fibinet", "--epochs", "1", "--embedding-dim", "4",
+           "--out", out, *SMALL, "--set", "model.dnn_units=[16]")
+    ctrkit("report", "--run", out)
+    assert (out / "plots" / "field_weights.png").stat().st_size > 5000
+    assert "Field weights" in (out / "report.html").read_text()
+    assert not (out / "plots" / "field_pairs.png").exists()   # FiBiNET weighs fields, not pairs
+
+
 def test_config_file_and_fnn_pretrain(tmp_path):
     out = tmp_path / "fnn"
     ctrkit("train", "--config", "configs/synthetic_fnn.yaml", "--out", out, *SMALL, "--set", "train.epochs=1",

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from ..errors import CTRKitError
 from ..features.spec import FeatureSpec, Schema
 from ..io.readers import TableSource
 from .base import RawDataset, split_table
@@ -68,8 +69,13 @@ class SyntheticWorld:
         self.num_mu = rng.uniform(0.0, 4.0, c.n_numeric)
         self.num_sigma = rng.uniform(0.5, 1.5, c.n_numeric)
         self.num_beta = rng.normal(0, 0.3, c.n_numeric)
+        planted = 2 * c.n_pairs + 3 * c.n_triples
+        if planted > c.n_categorical:
+            raise CTRKitError(f"synthetic data: n_pairs {c.n_pairs} and n_triples {c.n_triples} plant terms on "
+                              f"{planted} distinct categorical fields, but n_categorical is {c.n_categorical}: "
+                              "lower n_pairs or n_triples, or raise n_categorical")
         by_size = sorted(self.categorical, key=lambda f: (self.vocab[f], f))
-        small = by_size[: max(2 * c.n_pairs + 3 * c.n_triples, 2)]
+        small = by_size[: max(planted, 2)]
         order = [small[i] for i in rng.permutation(len(small))]
         self.pairs: List[Tuple[str, str]] = [(order[2 * i], order[2 * i + 1]) for i in range(c.n_pairs)]
         rest = order[2 * c.n_pairs:]

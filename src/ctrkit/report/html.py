@@ -9,8 +9,8 @@ from typing import Dict, List
 
 from ..errors import reading
 from ..runs import load_run
-from .importance import pair_importance
-from .plots import learning_curves, pair_heatmap, read_history, reliability_plot, roc_plot, uniform_note
+from .importance import field_weights, pair_importance
+from .plots import field_bars, learning_curves, pair_heatmap, read_history, reliability_plot, roc_plot, uniform_note
 
 METRIC_ORDER = ("auc", "logloss", "accuracy", "precision", "recall", "f1", "mean_prediction", "observed_rate", "ece")
 
@@ -48,6 +48,11 @@ def write_report(folder: str) -> str:
             pair_heatmap(matrix, names, what, path)
             note = uniform_note(matrix)
             images.append((f"Field-pair importance ({split_name})" + (f" — {note}" if note else ""), path))
+        weights = field_weights(run.model, split)
+        if weights is not None:
+            path = os.path.join(plots, "field_weights.png")
+            field_bars(*weights, path)
+            images.append((f"Field weights ({split_name})", path))
     out = os.path.join(folder, "report.html")
     with open(out, "w") as fh:
         fh.write(_page(run.config, metrics, images))

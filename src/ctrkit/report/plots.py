@@ -103,6 +103,16 @@ def pair_heatmap(matrix: np.ndarray, names: Sequence[str], title: str, path: str
     _save(fig, path)
 
 
+def field_bars(weights: np.ndarray, names: Sequence[str], title: str, path: str) -> None:
+    """One bar per field, largest weight on top."""
+    order = np.argsort(weights)
+    fig, ax = plt.subplots(figsize=(6, max(3.0, 0.25 * len(names) + 1)))
+    ax.barh(range(len(names)), weights[order], color="#3b6ea5")
+    ax.set_yticks(range(len(names)), labels=[names[i] for i in order], fontsize=8)
+    ax.set_title(title)
+    _save(fig, path)
+
+
 def _save(fig, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
