@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import json
 import os
+import sys
 from typing import Any, Dict, Optional, Tuple
 
 from .options import parse_label_map, read_options, split_names
@@ -68,7 +69,6 @@ def _launch(args: argparse.Namespace) -> int:
     """``ctrkit train ... --nproc N``: the same command under ``torchrun --standalone`` with N
     processes on this machine; returns torchrun's exit status."""
     import subprocess
-    import sys
 
     from ..errors import CTRKitError
 
@@ -91,8 +91,6 @@ def _after_restart(config: Dict[str, Any], out: str, overwrite: bool, say: bool)
     """(resume, overwrite) for a group that torchrun restarted after a failure: resume from the
     run's last checkpoint; without one, start again, replacing only what this same config began
     (a folder holding a finished run, or another config's, stays refused unless ``overwrite``)."""
-    import sys
-
     from ..experiment import stored_config
 
     if os.path.exists(os.path.join(out, "checkpoint", "state.pt")) or \

@@ -83,13 +83,13 @@ def evaluate(model: CTRModel, data: EncodedArrays, batch_size: int = 16384, grou
     Returns:
         binary: auc, logloss, accuracy, precision, recall, f1, ece, ...; regression: mse, rmse, mae.
     """
-    if data.label is None:
-        raise ValueError("evaluation needs labelled data")
     return metrics_of(model, data, predict(model, data, batch_size, bf16), group_field)
 
 
 def metrics_of(model: CTRModel, data: EncodedArrays, p: np.ndarray, group_field: str = "") -> Dict[str, float]:
     """Metrics of the predictions ``p`` of ``model`` for labelled ``data`` (as ``evaluate``)."""
+    if data.label is None:
+        raise ValueError("evaluation needs labelled data")
     if model.task == "regression":
         return regression_metrics(data.label, p)
     metrics = binary_metrics(data.label, p)

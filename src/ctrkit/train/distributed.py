@@ -7,7 +7,7 @@ process, every helper here is the single-process identity, so the trainer and th
 them unconditionally.
 
 What the group shares is small and explicit: ``broadcast`` (rank 0's value to all), ``gather``
-(every rank's value, in rank order), ``barrier``, and ``on_main`` (work that rank 0 does while the
+(every rank's value, in rank order), ``sync_buffers``, and ``on_main`` (work that rank 0 does while the
 others wait, with its failure raised on every rank, so a bad file never leaves ranks hanging).
 """
 from __future__ import annotations
@@ -21,10 +21,9 @@ import torch
 import torch.distributed as dist
 
 from ..errors import CTRKitError
-from .options import BACKENDS, DISTRIBUTED_DEFAULTS
+from .options import DISTRIBUTED_DEFAULTS
 
 T = TypeVar("T")
-
 
 
 @dataclass(frozen=True)
@@ -61,18 +60,13 @@ def group() -> Group:
 
 
 def backend_for(options: Dict[str, Any], device: str) -> str:
-    """The backend ``options['backend']`` means for ``train.device`` = ``device``."""
+    """The backend ``options['backend']`` (checked by ``TrainConfig``) means for ``train.device`` =
+    ``device``: ``auto`` is nccl where training runs on CUDA, else gloo."""
     backend = options.get("backend", "auto")
-    if backend not in BACKENDS:
-        raise CTRKitError(f"train.distributed.backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend != "auto":
         return backend
-    return "nccl" if uses_cuda(device) else "gloo"
-
-
-def uses_cuda(device: str) -> bool:
-    """Whether ``train.device`` = ``device`` trains on CUDA (``auto`` does where CUDA is available)."""
-    return device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    return "nccl" if cuda else "gloo"
 
 
 def join(options: Optional[Dict[str, Any]] = None, device: str = "model") -> Group:
@@ -118,11 +112,6 @@ def leave(finished: bool = True) -> None:
         if finished:
             dist.barrier()
         dist.destroy_process_group()
-
-
-def barrier() -> None:
-    if group().active:
-        dist.barrier()
 
 
 def broadcast(value: T) -> T:
