@@ -196,13 +196,12 @@ def test_distributed_options_are_checked(prepared, tmp_path):
     assert "train.distributed: unknown key 'timeout'" in done.stderr
 
 
-@pytest.mark.parametrize("command", [["prepare", "--dataset", "adult", "--out", "x"],
-                                     ["tune", "--dataset", "adult", "--model", "lr", "--out", "x"]])
-def test_commands_that_run_as_one_process_refuse_torchrun(tmp_path, command):
-    """Under torchrun every rank would write the same folder: refused, with what to run instead."""
+def test_tune_refuses_torchrun(tmp_path):
+    """Under torchrun every rank would run its own study in the same folder: refused, with what to
+    run instead (``ctrkit prepare`` runs under torchrun: tests/test_parallel_prepare.py)."""
     env = {**ENV, "WORLD_SIZE": "2", "RANK": "1"}
-    done = subprocess.run([sys.executable, "-m", "ctrkit", *command], env=env, capture_output=True, text=True,
-                          cwd=tmp_path)
+    done = subprocess.run([sys.executable, "-m", "ctrkit", "tune", "--dataset", "adult", "--model", "lr", "--out", "x"],
+                          env=env, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2 and "runs as one process" in done.stderr
     assert not (tmp_path / "x").exists()
 

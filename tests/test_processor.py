@@ -206,8 +206,8 @@ def test_fit_transform_equals_fit_then_transform(tmp_path):
     ], label="y")
     options = {"chunk_rows": 200, "block_bytes": 4096}
     from ctrkit.io import open_source
-    from ctrkit.features.processor import _COMPACT_EVERY
-    assert len(list(open_source(str(path), **options).chunks())) > _COMPACT_EVERY   # fit compacts its counts
+    from ctrkit.features.tally import COMPACT_EVERY
+    assert len(list(open_source(str(path), **options).chunks())) > COMPACT_EVERY   # fit compacts its counts
     two_pass = Processor(schema).fit(str(path), **options)
     expected = two_pass.transform(str(path), **options)
     one_pass = Processor(schema)

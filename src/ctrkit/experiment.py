@@ -20,6 +20,7 @@ import yaml
 from .config import ConfigError, dump_config, flatten, model_kwargs, train_config
 from .datasets import PreparedDataset, RawDataset, load_dataset, prepare
 from .datasets.base import skipped_rows, split_table
+from .datasets.parallel import Peers, prepare_together
 from .datasets.files import files_dataset
 from .errors import CTRKitError, DataError
 from .features.feature_map import FeatureMap
@@ -121,17 +122,16 @@ def run_experiment(config: Dict[str, Any], resume: bool = False, prepared: Optio
         overwrite: replace a run already in the folder (without it, and without ``resume``, a
             folder that holds a run is refused and left as it is).
 
-    Under torchrun every process calls it: rank 0 readies the folder and prepares the data while
-    the others wait (then they read it memory-mapped), all train together, and rank 0 writes the
-    run folder, which has the layout of a one-process run.
+    Under torchrun every process calls it: rank 0 readies the folder, all prepare the data
+    together (each its share of the rows; then they read it memory-mapped) and train together, and
+    rank 0 writes the run folder, which has the layout of a one-process run.
     """
     out = run_dir(config)
     created = distributed.on_main(lambda: _ready_folder(config, out, resume, overwrite))
     try:
         if prepared is None:
             folder = os.path.join(out, "data")
-            prepared = distributed.on_main(lambda: prepare_data(config, folder, reuse=resume),
-                                           then=lambda: prepare_data(config, folder, reuse=True))
+            prepared = prepare_data(config, folder, reuse=resume, peers=distributed.peers())
         trainer = train_model(config, prepared, out, resume, callbacks)
     except BaseException:
         if distributed.group().main and not resume and not os.path.exists(os.path.join(out, "checkpoint")):
@@ -157,16 +157,22 @@ def _ready_folder(config: Dict[str, Any], out: str, resume: bool, overwrite: boo
     return created
 
 
-def prepare_data(config: Dict[str, Any], folder: Optional[str] = None, reuse: bool = False) -> PreparedDataset:
+def prepare_data(config: Dict[str, Any], folder: Optional[str] = None, reuse: bool = False,
+                 peers: Optional[Peers] = None) -> PreparedDataset:
     """The config's data, encoded into ``folder`` (memory-mapped; in memory without a folder);
-    ``reuse`` loads what an earlier run prepared there."""
+    ``reuse`` loads what an earlier run prepared there; ``peers``: the processes that prepare it
+    together (into a folder)."""
     if config["data"]["prepared"]:
         return PreparedDataset.load(config["data"]["prepared"])
     if reuse and folder is not None and os.path.exists(os.path.join(folder, "processor.json")):
         return PreparedDataset.load(folder)
-    prepared = prepare(raw_dataset(config), folder, seed=config["seed"])
-    for line in skipped_rows(prepared.splits):
-        print(line)
+    if peers is not None and folder is not None:
+        prepared = prepare_together(raw_dataset(config), folder, peers, seed=config["seed"])
+    else:
+        prepared = prepare(raw_dataset(config), folder, seed=config["seed"])
+    if peers is None or peers.rank == 0:
+        for line in skipped_rows(prepared.splits):
+            print(line)
     return prepared
 
 

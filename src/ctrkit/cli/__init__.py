@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_flags(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--nproc", type=int, help="prepare on N processes of this machine (the same as torchrun "
+                                             "--standalone --nproc-per-node N -m ctrkit prepare ...)")
     add_read_flags(p)
     p.set_defaults(func=cmd_prepare)
 

@@ -44,9 +44,10 @@ def read_options(args: argparse.Namespace) -> Dict[str, Any]:
 
 def add_data_flags(p: argparse.ArgumentParser) -> None:
     """The flags that name your own files and their fields (``prepare`` and ``train``)."""
-    p.add_argument("--train", help="training file (CSV/TSV/Parquet/libsvm); with --dataset: that dataset's file")
-    p.add_argument("--valid", help="validation file")
-    p.add_argument("--test", help="test file")
+    p.add_argument("--train", help="training file (CSV/TSV/Parquet/libsvm), or a quoted glob ('day_*.parquet') of "
+                                   "files with the same columns; with --dataset: that dataset's file")
+    p.add_argument("--valid", help="validation file (or glob)")
+    p.add_argument("--test", help="test file (or glob)")
     p.add_argument("--label", help="label column")
     p.add_argument("--categorical", help="categorical columns, comma-separated")
     p.add_argument("--numeric", help="numeric columns, comma-separated")

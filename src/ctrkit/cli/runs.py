@@ -46,7 +46,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.set or (), **_train_flags(args))
     if args.nproc is not None:
-        return _launch(args)
+        return launch_torchrun(args)
     from ..train import distributed
 
     group = distributed.join(config["train"]["distributed"], config["train"]["device"])
@@ -65,10 +65,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _launch(args: argparse.Namespace) -> int:
-    """``ctrkit train ... --nproc N``: the same command under ``torchrun --standalone`` with N
-    processes on this machine; returns torchrun's exit status."""
-    import subprocess
+def launch_torchrun(args: argparse.Namespace) -> int:
+    """``ctrkit train|prepare ... --nproc N``: the same command under ``torchrun --standalone``
+    with N processes on this machine (torchrun's agent runs in this process). A process that
+    fails has printed its error; torchrun's own traceback is replaced by a line naming it."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
 
     from ..errors import CTRKitError
 
@@ -80,11 +82,15 @@ def _launch(args: argparse.Namespace) -> int:
             skip = item == "--nproc"
             continue
         argv.append(item)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
-               "-m", "ctrkit", *argv]
     print(f"launching {args.nproc} processes: torchrun --standalone --nproc-per-node {args.nproc} -m ctrkit "
           + " ".join(argv), file=sys.stderr)
-    return subprocess.call(command)
+    try:
+        run(parse_args(["--standalone", f"--nproc-per-node={args.nproc}", "-m", "ctrkit", *argv]))
+    except ChildFailedError as exc:
+        ranks = sorted(exc.failures)
+        raise CTRKitError(f"{'process' if len(ranks) == 1 else 'processes'} {', '.join(map(str, ranks))} of "
+                          f"{args.nproc} failed (see the error above)") from None
+    return 0
 
 
 def _after_restart(config: Dict[str, Any], out: str, overwrite: bool, say: bool) -> Tuple[bool, bool]:

@@ -68,8 +68,9 @@ COMPRESSED = (".gz", ".bz2", ".zst", ".lz4", ".xz")
 def prepare(raw: RawDataset, folder: Optional[str] = None, seed: int = 0) -> PreparedDataset:
     """Fit a processor on the train split and encode every split: into ``folder`` (then
     memory-mapped) or, without a folder, in memory. Into a folder, a train split that fits in
-    memory (``fits_one_read``) is fitted and encoded in one read, a larger one is streamed twice
-    (fit, then encode chunk by chunk); the other splits are always streamed."""
+    memory (``fits_one_read``) is fitted and encoded in one read, a larger one is read twice (fit,
+    then encode); either way the encoded rows are written chunk by chunk, never held all at once.
+    Several processes prepare together with ``ctrkit.datasets.parallel``."""
     processor = Processor(raw.schema, seed=seed)
     info = {"name": raw.name, **raw.info}
     if folder is None:
@@ -80,9 +81,7 @@ def prepare(raw: RawDataset, folder: Optional[str] = None, seed: int = 0) -> Pre
     streamed = dict(raw.splits)
     train = streamed.pop("train")
     if fits_one_read(train):
-        encoded = processor.fit_transform(train)
-        encoded.info["fingerprint"] = processor.fingerprint()
-        encoded.save(os.path.join(folder, "train"))
+        processor.fit_transform_to(train, os.path.join(folder, "train"))
     else:
         processor.fit(train)
         streamed = raw.splits
@@ -94,15 +93,16 @@ def prepare(raw: RawDataset, folder: Optional[str] = None, seed: int = 0) -> Pre
     return PreparedDataset.load(folder)
 
 
-def fits_one_read(source: Source) -> bool:
-    """Whether ``source`` is small enough to hold encoded in memory at once: tables already in
-    memory, and files up to ``ONE_READ_BYTES`` (compressed ones counted at 8× their size)."""
+def fits_one_read(source: Source, shares: int = 1) -> bool:
+    """Whether ``source`` (or each of ``shares`` equal shares of it) is small enough to keep its
+    codes in memory at once: tables already in memory, and files up to ``ONE_READ_BYTES``
+    (compressed ones counted at 8× their size)."""
     while isinstance(source, MappedSource):
         source = source.source
-    path = getattr(source, "path", None)
-    if path is None:
+    paths = getattr(source, "paths", None) or ([source.path] if hasattr(source, "path") else None)
+    if paths is None:
         return isinstance(source, TableSource)
-    return os.path.getsize(path) * (8 if str(path).endswith(COMPRESSED) else 1) <= ONE_READ_BYTES
+    return sum(os.path.getsize(p) * (8 if str(p).endswith(COMPRESSED) else 1) for p in paths) <= ONE_READ_BYTES * shares
 
 
 def split_table(table: pa.Table, fractions: Dict[str, float], seed: int, name: str,

@@ -152,15 +152,18 @@ def split_sequences(arr: pa.Array, separator: str, missing_tokens: Sequence[str]
     return tokens.filter(keep), rows[keep_np]
 
 
-def pad_sequences(ids: np.ndarray, rows: np.ndarray, n_rows: int, max_len: int) -> np.ndarray:
+def pad_sequences(ids: np.ndarray, rows: np.ndarray, n_rows: int, max_len: int,
+                  out: Optional[np.ndarray] = None) -> np.ndarray:
     """[n_rows, max_len] int32, each row's ids left-aligned and zero-padded; longer rows keep
-    their last ``max_len`` ids (the most recent, in behaviour logs)."""
+    their last ``max_len`` ids (the most recent, in behaviour logs). ``out``: zeros to write into
+    (a block's slice: no padded copy of the chunk is made)."""
     counts = np.bincount(rows, minlength=n_rows)
     starts = np.cumsum(counts) - counts
     position = np.arange(len(rows)) - starts[rows]
     position -= np.maximum(counts[rows] - max_len, 0)
     keep = position >= 0
-    out = np.zeros((n_rows, max_len), dtype=np.int32)
+    if out is None:
+        out = np.zeros((n_rows, max_len), dtype=np.int32)
     out[rows[keep], position[keep]] = ids[keep]
     return out
 

@@ -64,9 +64,13 @@ class TokenCounts:
 
     def compact(self) -> None:
         """Merge all chunks into one, to bound memory while fitting; earlier slots become invalid."""
-        table = self.table()
-        self._dictionaries, self._counts = [table["token"].combine_chunks()], [table["count"].to_numpy()]
-        self._merged = None
+        self.__dict__.update(self.compacted().__dict__)
+
+    def compacted(self) -> "TokenCounts":
+        """A copy with all chunks merged into one (this one keeps its slots)."""
+        table, out = self.table(), TokenCounts()
+        out.add(table["token"].combine_chunks(), table["count"].to_numpy())
+        return out
 
     def slot_positions(self, vocabulary: pa.Array) -> List[np.ndarray]:
         """For each slot, the position in ``vocabulary`` of each of its dictionary entries (-1: absent)."""

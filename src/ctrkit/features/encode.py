@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -86,18 +86,17 @@ def encode_into(schema: Schema, state: Dict[str, FieldState], coded: CodedChunk,
             return bucketize(state[f.name], coded.numeric[f.name])
         return C.ids_from_codes(coded.fields[f.name].codes, positions[f.name], state[f.name].offset)
 
-    def seq_column(f: FeatureSpec) -> np.ndarray:
+    def seq_column(item: Tuple[int, FeatureSpec]) -> None:   # padded in place, in the block
+        j, f = item
         st, fc = state[f.name], coded.fields[f.name]
         ids = C.ids_from_codes(fc.codes, positions[f.name], st.offset)
-        return C.pad_sequences(ids, fc.rows, coded.n, st.max_len)
+        C.pad_sequences(ids, fc.rows, coded.n, st.max_len, out=block["seq"][:, j, : st.max_len])
 
     for j, column in enumerate(map_threads(cat_column, schema.fields_of("categorical"), coded.n)):
         block["cat"][:, j] = column
     for j, f in enumerate(schema.fields_of("numeric")):
         block["num"][:, j] = scale(f, state[f.name], coded.numeric[f.name])
-    for j, (f, column) in enumerate(zip(schema.fields_of("sequence"),
-                                        map_threads(seq_column, schema.fields_of("sequence"), coded.n))):
-        block["seq"][:, j, : state[f.name].max_len] = column
+    map_threads(seq_column, enumerate(schema.fields_of("sequence")), coded.n)
     if "label" in block:
         block["label"][:] = coded.label
 

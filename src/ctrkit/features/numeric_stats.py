@@ -2,7 +2,7 @@
 by the fields that are cut into quantile bins."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -18,19 +18,33 @@ class Moments:
         self.min, self.max = np.inf, -np.inf
         self.missing = 0
 
+    @classmethod
+    def of(cls, values: np.ndarray) -> "Moments":
+        """The moments of one chunk of values (NaN = missing)."""
+        out = cls()
+        finite = values[~np.isnan(values)]
+        out.missing = len(values) - len(finite)
+        if len(finite):
+            out.n, out.mean = len(finite), float(finite.mean())
+            out.m2 = float(np.dot(finite - out.mean, finite - out.mean))
+            out.min, out.max = float(finite.min()), float(finite.max())
+        return out
+
     def update(self, values: np.ndarray) -> None:
         """Add a chunk of values (NaN = missing)."""
-        finite = values[~np.isnan(values)]
-        self.missing += len(values) - len(finite)
-        if not len(finite):
+        self.merge(Moments.of(values))
+
+    def merge(self, other: "Moments") -> None:
+        """Add the rows ``other`` summarises (the same arithmetic in one process and across shares,
+        so moments merged chunk by chunk in the same order are equal to the last bit)."""
+        self.missing += other.missing
+        if not other.n:
             return
-        n_b, mean_b = len(finite), float(finite.mean())
-        m2_b = float(np.dot(finite - mean_b, finite - mean_b))
-        delta, total = mean_b - self.mean, self.n + n_b
-        self.mean += delta * n_b / total
-        self.m2 += m2_b + delta * delta * self.n * n_b / total
+        delta, total = other.mean - self.mean, self.n + other.n
+        self.mean += delta * other.n / total
+        self.m2 += other.m2 + delta * delta * self.n * other.n / total
         self.n = total
-        self.min, self.max = min(self.min, float(finite.min())), max(self.max, float(finite.max()))
+        self.min, self.max = min(self.min, other.min), max(self.max, other.max)
 
     def summary(self) -> Dict[str, Any]:
         if self.n == 0:
@@ -43,8 +57,10 @@ class RowSample:
     """A uniform sample of up to ``size`` rows of a stream of chunks, with the values of ``names``.
 
     Reservoir by random keys: every row gets a uniform key and the ``size`` smallest keys are kept.
-    Once the sample is full, only rows whose key is below its largest can enter, so a chunk costs
-    one key per row and a partition of the few that enter. One key per row serves every field
+    A row's key is a hash of the seed and the row's place (``part``, ``row``), not a draw from a
+    stream, so shares of the input sampled apart and ``merge``d give exactly the sample of the
+    whole. Once the sample is full, only rows whose key is below its largest can enter, so a chunk
+    costs one key per row and a partition of the few that enter. One key per row serves every field
     (13 fields of 1M rows, with moments and 32 quantile bins: 0.25-0.26 s against 0.42-0.59 s with
     a reservoir per field); a field missing in most rows gets as few sampled values as it has
     present values among the sampled rows.
@@ -52,21 +68,24 @@ class RowSample:
 
     def __init__(self, names: Sequence[str], seed: int, size: int = QUANTILE_SAMPLE) -> None:
         self.names, self.size = list(names), size
-        self._rng = np.random.default_rng(seed)
+        self._seed = _mix(np.array([seed], dtype=np.uint64))[0]
+        self._next_row = 0
         self._keys = np.empty(0)
         self._values = np.empty((len(self.names), 0))   # one row per field
 
-    def update(self, columns: Dict[str, np.ndarray]) -> None:
-        """Add a chunk: ``columns[name]`` holds the chunk's values of each field (NaN = missing)."""
+    def update(self, columns: Dict[str, np.ndarray], row: Optional[int] = None, part: int = 0) -> None:
+        """Add a chunk: ``columns[name]`` holds the chunk's values of each field (NaN = missing);
+        its rows are ``row``, ``row + 1``, ... of input ``part`` (default: after the last chunk's)."""
         if not self.names:
             return
-        keys = self._rng.random(len(columns[self.names[0]]))
+        n = len(columns[self.names[0]])
+        row = self._next_row if row is None else row
+        self._next_row = row + n
+        keys = self._row_keys(part, row, n)
         if len(self._keys) < self.size:                           # filling: all rows enter, then trim
             self._keys = np.concatenate([self._keys, keys])
             self._values = np.concatenate([self._values, self._rows(columns, slice(None))], axis=1)
-            if len(self._keys) > self.size:
-                keep = np.argpartition(self._keys, self.size)[: self.size]
-                self._keys, self._values = self._keys[keep], self._values[:, keep]
+            self._trim()
             return
         # Full: the rows with a key below the sample's largest compete, and as many sampled rows as
         # rows that enter are overwritten in place (cheaper than copying the sample for every chunk;
@@ -83,6 +102,23 @@ class RowSample:
         self._keys[slots] = keys[rows]
         self._values[:, slots] = self._rows(columns, rows)
 
+    def merge(self, other: "RowSample") -> None:
+        """Add the rows ``other`` sampled from another share of the input: the result is the sample
+        one stream over both shares would have kept."""
+        self._keys = np.concatenate([self._keys, other._keys])
+        self._values = np.concatenate([self._values, other._values], axis=1)
+        self._trim()
+
+    def _trim(self) -> None:
+        if len(self._keys) > self.size:
+            keep = np.argpartition(self._keys, self.size)[: self.size]
+            self._keys, self._values = self._keys[keep], self._values[:, keep]
+
+    def _row_keys(self, part: int, row: int, n: int) -> np.ndarray:
+        """Uniform keys in [0, 1) of rows ``row .. row + n - 1`` of ``part``."""
+        place = np.arange(row, row + n, dtype=np.uint64) + np.uint64(part << 44)
+        return (_mix(place ^ self._seed) >> np.uint64(11)) * 2.0 ** -53
+
     def _rows(self, columns: Dict[str, np.ndarray], rows: Union[slice, np.ndarray]) -> np.ndarray:
         """The values of ``rows`` of the chunk, one row per field: [fields, rows]."""
         return np.stack([columns[name][rows] for name in self.names])
@@ -91,6 +127,14 @@ class RowSample:
         """The sampled rows' present (not NaN) values of field ``name``."""
         column = self._values[self.names.index(name)]
         return column[~np.isnan(column)]
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function on uint64s: well-spread hashes of consecutive integers."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
 
 
 def bin_edges(moments: Moments, sample: np.ndarray, buckets: int, how: str) -> List[float]:

@@ -101,7 +101,7 @@ def parse_chunk(schema: Schema, chunk: Chunk, source: Source, on_bad_rows: str, 
             continue
         if on_bad_rows == "error":
             i = int(np.argmax(bad))
-            raise DataError(f"expected {expected}, got {arr[i].as_py()!r}", source=source.name,
+            raise DataError(f"expected {expected}, got {arr[i].as_py()!r}", source=chunk.source or source.name,
                             column=column, **chunk.locate(i))
         kind = "bad label" if column == schema.label and expected.startswith("label") else f"bad value in column {column!r}"
         skipped[kind] += int((bad if drop is None else bad & ~drop).sum())

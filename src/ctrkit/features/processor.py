@@ -13,6 +13,7 @@ The work is split by job: ``parse`` (numbers and labels of a chunk, bad values n
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import Counter
 import json
 import os
@@ -28,13 +29,14 @@ from ..io.store import EncodedArrays, write_split
 from ..io.threads import SERIAL_ROWS
 from . import columns as C
 from .counts import TokenCounts
-from .encode import CodedChunk, code_chunk, empty_block, encode_into, merged_blocks, table_fields
+from .encode import code_chunk, empty_block, encode_into, merged_blocks, table_fields
 from .feature_map import FeatureMap
-from .numeric_stats import Moments, RowSample, bin_edges
+from .numeric_stats import bin_edges
 from .parse import check_columns, parse_chunk, skip_info
 from .pretrained import aligned_vectors, read_keys, vector_width
 from .rows import RowEncoder
 from .spec import Schema
+from .tally import FitTally
 from .state import FieldState, NumericState, TableState, state_from_dict, state_to_dict
 
 FORMAT = "ctrkit.processor/1"
@@ -45,7 +47,6 @@ def _open(data: Any, on_bad_rows: Optional[str], read_options: Dict[str, Any]) -
     own (a reader opened with ``on_bad_rows='skip'`` has the processor skip bad values too)."""
     source = open_source(data, **({"on_bad_rows": on_bad_rows} if on_bad_rows else {}), **read_options)
     return source, on_bad_rows or source.on_bad_rows
-_COMPACT_EVERY = 8
 
 
 class Processor:
@@ -70,7 +71,6 @@ class Processor:
         self.vocab_size = 1  # rows in the fused table, padding row included
         self.fit_rows = 0
         self.fit_skipped = 0
-        self._fit_skipped_by: Counter = Counter()
         self._vocab_arrays: Dict[str, pa.Array] = {}
         self._row_encoder: Optional[RowEncoder] = None
 
@@ -80,85 +80,101 @@ class Processor:
         return bool(self.state)
 
     def fit(self, data: Any, on_bad_rows: Optional[str] = None, **read_options: Any) -> "Processor":
-        """Learn vocabularies, scalers, bins and sequence lengths from the training rows.
-        ``on_bad_rows``: ``error`` or ``skip`` (default: the source's own, else ``error``)."""
+        """Learn vocabularies, scalers, bins and sequence lengths from the training rows (a row whose
+        label is bad counts as bad, when the rows have labels). ``on_bad_rows``: ``error`` or
+        ``skip`` (default: the source's own, else ``error``)."""
+        return self.fit_tallies([self.tally(data, on_bad_rows, **read_options)])
+
+    def tally(self, data: Any, on_bad_rows: Optional[str] = None, keep: bool = False,
+              **read_options: Any) -> FitTally:
+        """Count what fitting learns from ``data`` (one share of the training rows, say) without
+        building the state; ``fit_tallies`` builds it from the tallies of all shares. With ``keep``
+        (the label column is then required), the tally also keeps every chunk's dictionary codes,
+        which ``encode_kept`` turns into encoded rows once the state is built: fit and encode in
+        one read of the data."""
         source, on_bad_rows = _open(data, on_bad_rows, read_options)
-        check_columns(self.schema, source, require_label=False)
-        self._learn(source, on_bad_rows, with_label=False, keep=False)
+        with_label = check_columns(self.schema, source, require_label=keep)
+        tally = FitTally(self.schema, self.seed, with_label)
+        for chunk in prefetched(source.chunks()):
+            coded = code_chunk(self.schema, parse_chunk(self.schema, chunk, source, on_bad_rows, with_label))
+            slots = tally.add(coded, chunk.part, chunk.first_row, compact=not keep)
+            if keep:
+                tally.kept.append((coded, slots))
+        tally.reader_skipped, tally.source = source.skipped, source.name
+        if not keep:
+            tally.compact()
+        return tally
+
+    def fit_tallies(self, tallies: Sequence[FitTally]) -> "Processor":
+        """Fit from the tallies of consecutive shares of the training rows, in row order: the same
+        state as ``fit`` on all the rows (``ctrkit.features.tally``)."""
+        tally = FitTally.merged(tallies)
+        if tally.rows == 0:
+            raise DataError("no rows to fit on", source=tallies[0].source)
+        self._build_state(tally)
         return self
+
+    def encode_kept(self, tally: FitTally) -> Iterator[Dict[str, np.ndarray]]:
+        """The encoded blocks of the chunks a ``tally(..., keep=True)`` kept, in order, by this
+        fitted processor; each chunk's codes are freed as it is encoded."""
+        owners = {self._owner(f.name) for f in table_fields(self.schema)}
+        positions = {owner: tally.counts[owner].slot_positions(self._vocab_arrays[owner])
+                     for owner in owners if owner in tally.counts}
+        kept = tally.kept
+        while kept:
+            coded, slots = kept.pop(0)
+            block = empty_block(self.schema, self.state, coded.n, tally.with_label)
+            encode_into(self.schema, self.state, coded,
+                        {name: positions[self._owner(name)][slot] for name, slot in slots.items()}, block)
+            yield block
+            del block
+
+    def transform_kept_to(self, tally: FitTally, folder: str) -> int:
+        """``encode_kept`` written into a split folder (an empty split when the tally has no rows);
+        returns rows."""
+        empty = [empty_block(self.schema, self.state, 0, tally.with_label)]
+        return write_split(folder, itertools.chain(empty, self.encode_kept(tally)),
+                           {"source": tally.source, "fingerprint": self.fingerprint(), **tally.skip_info()})
 
     def fit_transform(self, data: Any, on_bad_rows: Optional[str] = None, **read_options: Any) -> EncodedArrays:
         """``fit`` on ``data`` and return it encoded, equal to ``fit(data).transform(data)`` but in one
         read: each chunk is parsed and dictionary-encoded once, and its codes become ids when the
         vocabularies are known. The label column is required."""
-        source, on_bad_rows = _open(data, on_bad_rows, read_options)
-        with_label = check_columns(self.schema, source, require_label=True)
-        counts, kept = self._learn(source, on_bad_rows, with_label, keep=True)
-        owners = {self._owner(f.name): f for f in table_fields(self.schema)}
-        positions = {owner: counts[owner].slot_positions(self._vocab_arrays[owner]) for owner in owners}
-        out = empty_block(self.schema, self.state, self.fit_rows, with_label)
+        tally = self.tally(data, on_bad_rows, keep=True, **read_options)
+        self.fit_tallies([tally])
+        out = empty_block(self.schema, self.state, self.fit_rows, tally.with_label)
         row = 0
-        while kept:
-            coded, slots = kept.pop(0)   # frees each chunk's codes once encoded
-            encode_into(self.schema, self.state, coded,
-                        {name: positions[self._owner(name)][slot] for name, slot in slots.items()},
-                        {k: v[row: row + coded.n] for k, v in out.items()})
-            row += coded.n
+        for block in self.encode_kept(tally):
+            n = len(block["cat"])
+            for name, arr in block.items():
+                out[name][row: row + n] = arr
+            row += n
         return EncodedArrays(out["cat"], out["num"], out["seq"], out.get("label"),
-                             {"source": source.name, **skip_info(source, self._fit_skipped_by)})
+                             {"source": tally.source, **tally.skip_info()})
 
-    def _learn(self, source: Source, on_bad_rows: str, with_label: bool, keep: bool
-               ) -> Tuple[Dict[str, TokenCounts], List[Tuple[CodedChunk, Dict[str, int]]]]:
-        """One pass over ``source`` that fits the state. Returns the token counts per vocabulary and,
-        with ``keep``, every chunk's codes with its slot in those counts (else they are compacted)."""
-        counts: Dict[str, TokenCounts] = {}
-        numeric = [f for f in self.schema.fields if f.type == "numeric"]   # bucketed ones too
-        moments = {f.name: Moments() for f in numeric}
-        sample = RowSample([f.name for f in numeric if f.buckets and f.bucketing == "quantile"], self.seed)
-        max_len: Dict[str, int] = {}
-        kept: List[Tuple[CodedChunk, Dict[str, int]]] = []
-        self.fit_rows = self.fit_skipped = 0
-        self._fit_skipped_by: Counter = Counter()
-        for n_chunk, chunk in enumerate(prefetched(source.chunks())):
-            coded = code_chunk(self.schema, parse_chunk(self.schema, chunk, source, on_bad_rows, with_label))
-            self._fit_skipped_by.update(coded.skipped)
-            self.fit_skipped += sum(coded.skipped.values())
-            self.fit_rows += coded.n
-            for name, field_moments in moments.items():
-                field_moments.update(coded.numeric[name])
-            sample.update(coded.numeric)
-            slots = {}
-            for name, fc in coded.fields.items():
-                tally = counts.setdefault(self._owner(name), TokenCounts())
-                slots[name] = tally.add(fc.dictionary, C.count_codes(fc.codes, len(fc.dictionary)))
-                if fc.rows is not None and len(fc.rows):
-                    max_len[name] = max(max_len.get(name, 0), int(C.sequence_lengths(fc.rows, coded.n).max()))
-            if keep:
-                kept.append((coded, slots))
-            elif (n_chunk + 1) % _COMPACT_EVERY == 0:
-                for tally in counts.values():
-                    tally.compact()
-        self.fit_skipped += source.skipped
-        if self.fit_rows == 0:
-            raise DataError("no rows to fit on", source=source.name)
-        self._build_state(counts, moments, sample, max_len)
-        return counts, kept
+    def fit_transform_to(self, data: Any, folder: str, on_bad_rows: Optional[str] = None,
+                         **read_options: Any) -> int:
+        """``fit_transform`` written chunk by chunk into a split folder instead of one array in memory
+        (what stays in memory is every chunk's codes, not its padded ids); returns rows."""
+        tally = self.tally(data, on_bad_rows, keep=True, **read_options)
+        return self.fit_tallies([tally]).transform_kept_to(tally, folder)
 
-    def _build_state(self, counts: Dict[str, TokenCounts], moments: Dict[str, Moments], sample: RowSample,
-                     max_len: Dict[str, int]) -> None:
+    def _build_state(self, tally: FitTally) -> None:
         state: Dict[str, FieldState] = {}
         offset = 1
         for f in self.schema.fields:
             if f.type == "numeric":
-                st = NumericState(**moments[f.name].summary())
+                moments = tally.numeric_moments(f.name)
+                st = NumericState(**moments.summary())
                 if f.buckets:
+                    sample = tally.sample
                     values = sample.values(f.name) if f.name in sample.names else np.empty(0)
-                    st.edges = bin_edges(moments[f.name], values, f.buckets, f.bucketing)
+                    st.edges = bin_edges(moments, values, f.buckets, f.bucketing)
                     st.offset, st.size = offset, 2 + len(st.edges) + 1
                     offset += st.size
                 state[f.name] = st
             elif not f.share_embedding:
-                vocab = C.ordered_vocabulary(counts.get(f.name, TokenCounts()).table(), f.min_count)
+                vocab = C.ordered_vocabulary(tally.counts.get(f.name, TokenCounts()).table(), f.min_count)
                 if f.pretrained_keys:
                     known = set(vocab)
                     vocab += [k for k in read_keys(f.pretrained_keys) if k not in known]
@@ -170,8 +186,9 @@ class Processor:
                 owner = state[f.share_embedding]
                 state[f.name] = TableState(owner.offset, owner.size)
             if f.type == "sequence":
-                state[f.name].max_len = f.max_len or max(1, max_len.get(f.name, 1))
+                state[f.name].max_len = f.max_len or max(1, tally.max_len.get(f.name, 1))
         self.state, self.vocab_size = state, offset
+        self.fit_rows, self.fit_skipped = tally.rows, tally.skipped
         self._build_vocab_arrays()
 
     def _build_vocab_arrays(self) -> None:
@@ -209,11 +226,16 @@ class Processor:
         return encoder
 
     def transform_to(self, data: Any, folder: str, on_bad_rows: Optional[str] = None, require_label: bool = True,
-                     **read_options: Any) -> int:
-        """Encode ``data`` chunk by chunk into a split folder (see ``ctrkit.io.store``); returns rows."""
+                     allow_empty: bool = False, **read_options: Any) -> int:
+        """Encode ``data`` chunk by chunk into a split folder (see ``ctrkit.io.store``); returns rows.
+        With ``allow_empty``, data without rows (one process's share of none) writes an empty split."""
         source, on_bad_rows = _open(data, on_bad_rows, read_options)
         skipped: Counter = Counter()
-        blocks = (block for _, block in self._encoded(source, on_bad_rows, require_label, False, skipped))
+        blocks: Iterator[Dict[str, np.ndarray]] = (
+            block for _, block in self._encoded(source, on_bad_rows, require_label, False, skipped))
+        if allow_empty:
+            with_label = check_columns(self.schema, source, require_label)
+            blocks = itertools.chain([empty_block(self.schema, self.state, 0, with_label)], blocks)
         return write_split(folder, blocks, lambda: {"source": source.name, "fingerprint": self.fingerprint(),
                                                     **skip_info(source, skipped)})
 

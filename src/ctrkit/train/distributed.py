@@ -7,8 +7,9 @@ process, every helper here is the single-process identity, so the trainer and th
 them unconditionally.
 
 What the group shares is small and explicit: ``broadcast`` (rank 0's value to all), ``gather``
-(every rank's value, in rank order), ``sync_buffers``, and ``on_main`` (work that rank 0 does while the
-others wait, with its failure raised on every rank, so a bad file never leaves ranks hanging).
+(every rank's value, in rank order), ``sync_buffers``, ``peers`` (the group as data preparation sees
+it) and ``on_main`` (work that rank 0 does while the others wait, with its failure raised on every
+rank, so a bad file never leaves ranks hanging).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, TypeVar
 import torch
 import torch.distributed as dist
 
+from ..datasets.parallel import Peers, together
 from ..errors import CTRKitError
 from .options import DISTRIBUTED_DEFAULTS
 
@@ -133,26 +135,20 @@ def gather(value: T) -> List[T]:
     return out
 
 
-def on_main(work: Callable[[], T], then: Optional[Callable[[], T]] = None) -> T:
-    """``work()`` on rank 0 while the other ranks wait; then ``then()`` on the others (default: they
-    get ``None``). When ``work`` fails on rank 0 the others raise a ``CTRKitError`` with its
-    message instead of waiting forever."""
-    g = group()
-    if not g.active:
+def on_main(work: Callable[[], T]) -> T:
+    """``work()`` on rank 0 while the other ranks wait; every rank gets its result. When ``work``
+    fails on rank 0 the others raise a ``CTRKitError`` with its message instead of waiting forever
+    (``ctrkit.datasets.parallel.together``)."""
+    p = peers()
+    if p is None:
         return work()
-    failure: Optional[str] = None
-    result: Any = None
-    if g.main:
-        try:
-            result = work()
-        except BaseException as exc:
-            failure = f"{type(exc).__name__}: {exc}"
-            broadcast(failure)
-            raise
-    failure = broadcast(failure)
-    if failure is not None:
-        raise CTRKitError(f"rank 0 failed ({failure})")
-    return result if g.main else (then() if then is not None else None)
+    return together(p, lambda: work() if p.rank == 0 else None)[0]
+
+
+def peers() -> Optional[Peers]:
+    """The group as ``ctrkit.datasets.parallel`` sees it, to prepare data together (None: one process)."""
+    g = group()
+    return Peers(g.rank, g.world_size, gather) if g.active else None
 
 
 def sync_buffers(module: torch.nn.Module) -> None:

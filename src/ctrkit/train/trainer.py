@@ -21,7 +21,8 @@ from ..models.base import CTRModel
 from .callbacks import Callback, Checkpoint, EarlyStopping, History, LRPlateau, ProgressBar, TensorBoard
 from .checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from . import distributed
-from .device import FreeCores, cores, resolve_bf16, resolve_device
+from ..io.threads import own_cores
+from .device import FreeCores, resolve_bf16, resolve_device
 from .optim import build_optimizers
 from .options import TrainConfig
 
@@ -112,7 +113,7 @@ class Trainer:
             setattr(self.config, key, value)
         self.config.check()
         self.group = distributed.group()
-        torch.set_num_threads(self.config.threads or max(1, cores() // self.group.local_world_size))
+        torch.set_num_threads(self.config.threads or own_cores())
         self._free_cores: Optional[FreeCores] = None
         keep_freed_memory()
         self.out_dir = out_dir

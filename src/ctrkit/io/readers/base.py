@@ -5,7 +5,7 @@ row of a bad value."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -18,14 +18,18 @@ DEFAULT_CHUNK_ROWS = 131_072   # rows per chunk: the fastest of those measured (
 
 @dataclass
 class Chunk:
-    """A slice of a source: ``first_row`` is its 0-based row index in the source, and
-    ``first_line`` the 1-based line number of that row in a text file (None otherwise); ``lines``,
-    when given, is the line of each row (rows drawn from a file, e.g. a random split of it)."""
+    """A slice of a source: ``first_row`` is its 0-based row index in the source (in its file, for
+    a source of several files), and ``first_line`` the 1-based line number of that row in a text
+    file (None otherwise); ``lines``, when given, is the line of each row (rows drawn from a file,
+    e.g. a random split of it). A source of several files (``PartsSource``) also gives the file's
+    index in it, ``part``, and its path, ``source``, for errors."""
 
     batch: pa.RecordBatch
     first_row: int
     first_line: Optional[int] = None
     lines: Optional[np.ndarray] = None
+    part: int = 0
+    source: Optional[str] = None
 
     def locate(self, index: int) -> dict:
         """Keyword arguments for ``DataError`` that point at row ``index`` of this chunk."""
@@ -50,6 +54,13 @@ class Source:
     def chunks(self) -> Iterator[Chunk]:
         raise NotImplementedError
 
+    def share(self, rank: int, world_size: int) -> "Source":
+        """The rows that process ``rank`` of ``world_size`` reads when several prepare this source
+        together: consecutive shares, in rank order, that hold every row once, each read in the
+        same chunks as one process reading all of it would. By default rank 0 reads everything
+        (sources of several files, Parquet files and tables in memory split their rows)."""
+        return self if rank == 0 else NoRows(self)
+
     def read_all(self) -> pa.Table:
         return self.read_all_with_lines()[0]
 
@@ -63,3 +74,31 @@ class Source:
             lines = np.concatenate([c.lines if c.lines is not None else
                                     c.first_line + np.arange(c.batch.num_rows, dtype=np.int64) for c in chunks])
         return pa.Table.from_batches([c.batch for c in chunks]), lines
+
+
+class NoRows(Source):
+    """A share with no rows of ``source`` (its columns, name and bad-row policy)."""
+
+    def __init__(self, source: Source) -> None:
+        self._columns, self.name, self.on_bad_rows = source.columns, source.name, source.on_bad_rows
+
+    @property
+    def columns(self) -> List[str]:
+        return list(self._columns)
+
+    def chunks(self) -> Iterator[Chunk]:
+        return iter(())
+
+
+def share_of(weights: Sequence[float], rank: int, world_size: int) -> range:
+    """The consecutive items (of sizes ``weights``) that ``rank`` of ``world_size`` takes: each item
+    goes to the rank whose equal part of the total holds the item's middle."""
+    total = float(sum(weights)) or 1.0
+    before, first, stop = 0.0, None, 0
+    for i, w in enumerate(weights):
+        owner = min(int(world_size * (before + w / 2) / total), world_size - 1)
+        before += w
+        if owner == rank:
+            first = i if first is None else first
+            stop = i + 1
+    return range(first, stop) if first is not None else range(0)

@@ -1,6 +1,7 @@
 """A source with a function applied to each chunk."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Iterator, List, Optional, Sequence
 
 import pyarrow as pa
@@ -24,7 +25,10 @@ class MappedSource(Source):
     def columns(self) -> List[str]:
         return list(self._columns)
 
+    def share(self, rank: int, world_size: int) -> "MappedSource":
+        return MappedSource(self.source.share(rank, world_size), self.fn, self._columns, self.name)
+
     def chunks(self) -> Iterator[Chunk]:
         for chunk in self.source.chunks():
-            yield Chunk(self.fn(chunk.batch), chunk.first_row, chunk.first_line, chunk.lines)
+            yield dataclasses.replace(chunk, batch=self.fn(chunk.batch))
         self.skipped = self.source.skipped

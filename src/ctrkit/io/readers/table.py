@@ -6,7 +6,7 @@ from typing import Any, Iterator, List, Optional
 import numpy as np
 import pyarrow as pa
 
-from .base import DEFAULT_CHUNK_ROWS, Chunk, Source
+from .base import DEFAULT_CHUNK_ROWS, Chunk, Source, share_of
 
 
 class TableSource(Source):
@@ -20,17 +20,29 @@ class TableSource(Source):
         self.name = name
         self.on_bad_rows = on_bad_rows
         self.chunk_rows = chunk_rows
+        self.first_row = 0   # the row of the table's first row in the whole (a share's start)
 
     @property
     def columns(self) -> List[str]:
         return list(self.table.column_names)
 
     def chunks(self) -> Iterator[Chunk]:
-        row = 0
-        for batch in self.table.to_batches(max_chunksize=self.chunk_rows):
-            if batch.num_rows:
-                yield Chunk(batch, row, lines=None if self.lines is None else self.lines[row:row + batch.num_rows])
-                row += batch.num_rows
+        """Chunks of exactly ``chunk_rows`` rows (the last one fewer), however the table is batched."""
+        for row in range(0, self.table.num_rows, self.chunk_rows):
+            batches = self.table.slice(row, self.chunk_rows).to_batches()
+            batch = batches[0] if len(batches) == 1 else pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+            yield Chunk(batch, self.first_row + row,
+                        lines=None if self.lines is None else self.lines[row:row + batch.num_rows])
+
+    def share(self, rank: int, world_size: int) -> "TableSource":
+        """Whole chunks of ``chunk_rows`` rows."""
+        n, size = self.table.num_rows, self.chunk_rows
+        mine = share_of([min(size, n - s) for s in range(0, n, size)], rank, world_size)
+        start, stop = min(mine.start * size, n), min(mine.stop * size, n)
+        out = TableSource(self.table.slice(start, stop - start), self.name, size, self.on_bad_rows,
+                          None if self.lines is None else self.lines[start:stop])
+        out.first_row = self.first_row + start
+        return out
 
 
 def to_arrow_table(data: Any) -> pa.Table:

@@ -124,12 +124,13 @@ class CsvSource(Source):
             if batch is not None and batch.num_rows:
                 pending.append(batch)
                 pending_rows += batch.num_rows
-            if pending and (batch is None or pending_rows >= self.chunk_rows):
+            while pending and (batch is None or pending_rows >= self.chunk_rows):   # chunks of chunk_rows rows
                 merged = pending[0] if len(pending) == 1 else pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+                head, rest = merged.slice(0, self.chunk_rows), merged.slice(self.chunk_rows)
                 # Once a line was skipped, later line numbers are unknown: point at rows instead.
-                yield Chunk(merged, row, None if bad_rows else first_line + row)
-                row += merged.num_rows
-                pending, pending_rows = [], 0
+                yield Chunk(head, row, None if bad_rows else first_line + row)
+                row += head.num_rows
+                pending, pending_rows = ([rest], rest.num_rows) if rest.num_rows else ([], 0)
             if batch is None:
                 break
         self.skipped = len(bad_rows)
