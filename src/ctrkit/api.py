@@ -60,8 +60,9 @@ class CTRClassifier(ClassifierMixin, BaseEstimator):
         **options: model options (``ctrkit.models.model_options``) and training options
             (``ctrkit.train.TrainConfig``), by name.
 
-    After ``fit``: ``schema_`` (the field types, inferred ones included; ``field_types_`` as a
-    dict), ``classes_``, ``n_features_in_``, ``metrics_``, ``history_``, ``config_``. ``fit`` runs
+    Types that ``fit`` infers put numeric fields in 32 quantile bins (``ctrkit.features.infer``;
+    give ``numeric=[...]`` or a ``schema`` to keep them numbers). After ``fit``: ``schema_`` (the
+    field types, inferred ones included; ``field_types_`` as a dict), ``classes_``, ``n_features_in_``, ``metrics_``, ``history_``, ``config_``. ``fit`` runs
     the same steps as ``ctrkit train`` (``experiment.train_model``) and ``save`` writes the same
     run-folder layout, report data included, which ``ctrkit evaluate / predict / report`` read.
     """

@@ -7,7 +7,7 @@ from typing import Any, Dict
 import yaml
 
 from ..errors import CTRKitError
-from ..features.infer import infer_schema
+from ..features.infer import NUMERIC_BUCKETS, infer_schema
 from ..features.spec import Schema
 from ..io.readers import open_source
 from .base import SPLITS, RawDataset
@@ -38,5 +38,9 @@ def build_schema(data: Dict[str, Any], train: Any) -> Schema:
     if categorical or numeric or sequence:
         sequences = dict(s.split(":", 1) if ":" in s else (s, "|") for s in sequence)
         return Schema.from_columns(data["label"], categorical, numeric, sequences, label_map=data.get("label_map"))
-    print("schema inferred from the data (`ctrkit schema` writes it as YAML to edit and pass back):")
-    return infer_schema(train, data["label"], label_map=data.get("label_map"))
+    schema = infer_schema(train, data["label"], label_map=data.get("label_map"))
+    binned = [f.name for f in schema.fields if f.type == "numeric" and f.buckets]
+    print("schema inferred from the data (`ctrkit schema` writes it as YAML to edit and pass back)"
+          + (f"; numeric fields cut into {NUMERIC_BUCKETS} quantile bins, what measured best on Adult and "
+             f"synthetic data: {', '.join(binned)}" if binned else "") + ":")
+    return schema

@@ -8,6 +8,11 @@ is numeric, unless it holds integers that are codes rather than quantities: at m
 counts (hashes, ≥ 2**31); a text column where at least a tenth of the values contain a separator
 (``|``, ``^`` or ``;``), or a list column, is a sequence; any other text column is categorical. The result is printed
 by the CLI so that the user can copy and correct it.
+
+Numeric fields are cut into ``NUMERIC_BUCKETS`` quantile bins (tie-aware: a value that fills many
+quantiles gets a bin of its own), what tuning found best for every model on Adult and what measured
+best for inferred schemas (benchmarks/RESULTS.md, "Inferred numeric fields"); ``numeric_buckets=None``
+keeps them scaled numbers.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from .spec import MISSING_VALUES, FeatureSpec, Schema
 
 SEQUENCE_SEPARATORS = ("|", "^", ";")
 _ID_NAME = re.compile(r"(^id$|_id$|[a-z]Id$|^id_)", re.IGNORECASE)
+NUMERIC_BUCKETS = 32
 _CODE_NAME = re.compile(r"(^C\d+$|(^|_)(type|code|pos|position|category|cat|class|group|zip|zipcode|hash|"
                         r"country|city|region|state|gender)$)", re.IGNORECASE)
 
@@ -37,9 +43,11 @@ def infer_schema(
     max_categorical_numbers: int = 2,
     label_map: Optional[Dict[str, float]] = None,
     task: str = "binary",
+    numeric_buckets: Optional[int] = NUMERIC_BUCKETS,
     **read_options: Any,
 ) -> Schema:
-    """A schema for every column of ``data`` except the label and ``exclude``."""
+    """A schema for every column of ``data`` except the label and ``exclude``; numeric fields cut
+    into ``numeric_buckets`` quantile bins (None: scaled numbers)."""
     source = open_source(data, **read_options)
     if label is not None and label not in source.columns:
         raise DataError(f"missing label column; the data has columns {source.columns}", source=source.name,
@@ -49,7 +57,10 @@ def infer_schema(
     for name in sample.column_names:
         if name == label or name in exclude:
             continue
-        fields.append(FeatureSpec(name=name, **_guess(name, sample.column(name), max_categorical_numbers)))
+        guess = _guess(name, sample.column(name), max_categorical_numbers)
+        if guess["type"] == "numeric" and numeric_buckets:
+            guess["buckets"] = numeric_buckets
+        fields.append(FeatureSpec(name=name, **guess))
     return Schema(fields=fields, label=label, label_map=label_map, task=task)
 
 

@@ -274,11 +274,12 @@ class Schema:
         return cls(fields=fields, label=label, **options)
 
     def describe(self) -> str:
-        """A fixed-width table of the fields, for printing."""
+        """A fixed-width table of the fields, for printing (a binned numeric field is embedded like a
+        categorical one: an id per bin)."""
         rows = [("field", "type", "column", "options")]
         for f in self.fields:
             opts = {k: v for k, v in f.to_dict().items() if k not in ("name", "type", "column")}
-            rows.append((f.name, f.encoded_type if f.buckets else f.type, f.column or "",
+            rows.append((f.name, "numeric, binned" if f.buckets else f.type, f.column or "",
                          ", ".join(f"{k}={v}" for k, v in opts.items())))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         lines = [f"label: {self.label} ({self.task})"]
