@@ -158,6 +158,6 @@ def fit_peer(model, train_epoch: Callable[[], None], valid_auc: Callable[[], flo
 
 def report(result: Dict) -> None:
     """The runner's single line of output: a JSON object the orchestrator parses."""
-    result["peak_rss_mb"] = peak_rss_mb()
+    result.setdefault("peak_rss_mb", peak_rss_mb())   # a runner that starts the work in a child gives the child's
     sys.stdout.write("RESULT " + json.dumps(result) + "\n")
     sys.stdout.flush()

@@ -1,7 +1,7 @@
 """ctrkit against DeepCTR-Torch and pytorch-fm, side by side, and the distance to the hardware.
 
     python benchmarks/compare.py [--datasets synthetic,adult] [--rows 1000000] [--valid-rows 200000]
-                                 [--models lr,fm,...] [--libraries ctrkit,deepctr-torch,pytorch-fm]
+                                 [--models lr,fm,...] [--libraries ctrkit,ctrkit-cli,deepctr-torch,pytorch-fm]
                                  [--variants bf16,peer-sizes] [--repeats 1] [--merge]
                                  [--batch-size N] [--device cuda]
 
@@ -36,12 +36,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PEERS = os.path.join(HERE, ".venv-peers")
 CACHE = os.path.join(HERE, ".cache")
-RUNNERS = {"ctrkit": "run_ctrkit.py", "deepctr-torch": "run_deepctr.py", "pytorch-fm": "run_torchfm.py"}
+RUNNERS = {"ctrkit": "run_ctrkit.py", "ctrkit-cli": "run_ctrkit_cli.py", "deepctr-torch": "run_deepctr.py",
+           "pytorch-fm": "run_torchfm.py"}
 SECOND_WAVE = {"widedeep", "pnn", "nfm", "dcn", "dcnv2", "xdeepfm", "fibinet"}   # DIN needs sequence data
 HAS = {"ctrkit": {"lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn", "dlrm", "finalmlp",
                   "finalnet"} | SECOND_WAVE,
        "deepctr-torch": {"lr", "fm", "deepfm", "afm", "autoint", "autoint+"} | SECOND_WAVE,
        "pytorch-fm": {"lr", "fm", "fnn", "deepfm", "afm", "autoint+"}}
+HAS["ctrkit-cli"] = HAS["ctrkit"]   # `ctrkit train` on the same CSVs, as a user runs it (run_ctrkit_cli.py)
 VARIANT_MODELS = {"peer-sizes": {"afm", "autoint", "autoint+"}}   # variants that change only some models
 # Equal-work rows, compared only with each other: AutoInt at DeepCTR-Torch's attention width (2 x 8) on
 # both sides, and DeepCTR-Torch seeing the binned numeric fields as sparse fields, as ctrkit does (its
@@ -111,7 +113,7 @@ def adult_csvs() -> Dict[str, str]:
 def run(library: str, model: str, dataset: str, paths: Dict[str, str], extra: List[str],
         device: str = "cpu") -> Optional[dict]:
     """One runner process; ctrkit's on ``device`` (and its matmul rate measured there)."""
-    python = sys.executable if library == "ctrkit" else peers_python()
+    python = sys.executable if library.startswith("ctrkit") else peers_python()
     cmd = [python, os.path.join(HERE, RUNNERS[library]), "--model", model, "--dataset", dataset,
            "--train", paths["train"], "--valid", paths["valid"], *extra]
     device = device if library == "ctrkit" else "cpu"
@@ -167,7 +169,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic training rows")
     parser.add_argument("--valid-rows", type=int, default=200_000, help="synthetic valid rows")
     parser.add_argument("--models", default=",".join(m for m in MODEL_ORDER if m != "din"))
-    parser.add_argument("--libraries", default="ctrkit,deepctr-torch,pytorch-fm")
+    parser.add_argument("--libraries", default="ctrkit,ctrkit-cli,deepctr-torch,pytorch-fm")
     parser.add_argument("--variants", default="bf16,peer-sizes",
                         help="extra ctrkit runs (comma-separated): sparse, bf16, raw-numeric, peer-sizes "
                              "(AutoInt at DeepCTR-Torch's attention width, 2 heads x 8)")
@@ -193,7 +195,7 @@ def main() -> None:
         batch = args.batch_size or DATASETS[dataset]["batch_size"]
         for model in args.models.split(","):
             runs = [(lib, []) for lib in args.libraries.split(",") if model in HAS[lib]]
-            if "ctrkit" in args.libraries:
+            if "ctrkit" in args.libraries.split(","):
                 runs += [("ctrkit", [f"--{v}"]) for v in args.variants.split(",")
                          if v and model in VARIANT_MODELS.get(v, HAS["ctrkit"])]
             if ((("peer-sizes" in args.variants.split(",") and model in VARIANT_MODELS["peer-sizes"])
@@ -213,7 +215,7 @@ def main() -> None:
                 with open(os.path.join(HERE, "results.partial.json"), "w") as fh:   # survives a kill
                     json.dump(results, fh, indent=1)
                 print(f"  {dataset:<9} {r['library']:<14} {model:<9} train {r['train_samples_per_second']:>9,.0f}/s  "
-                      f"predict {r['predict_samples_per_second']:>10,.0f}/s  AUC {r['auc']:.4f}  "
+                      f"predict {_number(r['predict_samples_per_second']):>10}/s  AUC {r['auc']:.4f}  "
                       f"preprocess {r['preprocess']:.1f}s  peak {r['peak_rss_mb']:.0f} MB", flush=True)
     kept: List[dict] = []
     if args.merge and os.path.exists(os.path.join(HERE, "results.json")):
@@ -230,27 +232,31 @@ def rate_text(rates: Dict[str, float]) -> str:
     return ", ".join(f"{name} {value:.0f} GFLOP/s" for name, value in rates.items())
 
 
-def _ratio(a: float, b: Optional[float]) -> str:
-    return f"{a / b:.2f}" if b else ""
+def _ratio(a: Optional[float], b: Optional[float]) -> str:
+    return f"{a / b:.2f}" if a is not None and b else ""
+
+
+def _number(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:,.0f}"
 
 
 def _row(r: dict, peers: List[dict]) -> str:
     """One table row; ratios and the hardware columns only for ctrkit rows."""
     runs = f" (median of {len(r['runs'])})" if "runs" in r else ""
     cells = [r["model"], r["library"] + runs, str(r.get("epochs", 1)), f"{r['train_samples_per_second']:,.0f}", "",
-             f"{r['predict_samples_per_second']:,.0f}" + (f" ({r['predict_engine']})" if "predict_engine" in r else ""),
+             _number(r["predict_samples_per_second"]) + (f" ({r['predict_engine']})" if "predict_engine" in r else ""),
              "", f"{r['auc']:.4f}", "", f"{r['logloss']:.4f}",
              f"{r['preprocess']:.1f}", "", f"{r['peak_rss_mb']:,.0f}", "", ""]
     if r["library"].startswith("ctrkit"):
         best = lambda key: max((p[key] for p in peers), default=None)  # noqa: E731
         cells[4] = _ratio(r["train_samples_per_second"], best("train_samples_per_second"))
         cells[6] = _ratio(r["predict_samples_per_second"], best("predict_samples_per_second"))
+        cells[13] = f"{r['step_gflop']:.2f}" if "step_gflop" in r else ""
         if peers:
             cells[8] = f"{r['auc'] - best('auc'):+.4f}"
             cells[11] = _ratio(best("preprocess"), r["preprocess"])
-        cells[13] = f"{r.get('step_gflop', 0):.2f}"
-        cells[14] = f"{100 * r.get('matmul_fraction', 0):.0f}%" + (
-            f" of {r['matmul_gflops']:.0f}" if "matmul_gflops" in r else "")
+        cells[14] = f"{100 * r['matmul_fraction']:.0f}%" + (
+            f" of {r['matmul_gflops']:.0f}" if "matmul_gflops" in r else "") if "matmul_fraction" in r else ""
     return "| " + " | ".join(cells) + " |"
 
 
@@ -284,6 +290,22 @@ def data_line(dataset: str, results: List[dict]) -> str:
 
 
 INT8_KEY = "predict_onnx-int8_samples_per_second"
+
+
+def cli_lines(rows: List[dict]) -> List[str]:
+    """How the command line (`ctrkit-cli`: `ctrkit train` on the same CSVs) trains against the
+    harness (`ctrkit`: the Trainer on arrays in memory), per model that has both rows."""
+    pairs = []
+    for cli in (r for r in rows if r["library"] == "ctrkit-cli"):
+        harness = next((r for r in rows if r["library"] == "ctrkit" and r["model"] == cli["model"]), None)
+        if harness:
+            pairs.append(f"{cli['model']} {cli['train_samples_per_second'] / harness['train_samples_per_second']:.2f}"
+                         f" (AUC {cli['auc']:.4f} vs {harness['auc']:.4f})")
+    if not pairs:
+        return []
+    return ["`ctrkit-cli` rows run `ctrkit train` on the same CSVs as a user would (types inferred, data prepared "
+            "into the run folder and memory-mapped, the CLI's defaults); their train samples/s ÷ the `ctrkit` "
+            "harness row's: " + "; ".join(pairs) + ".", ""]
 
 
 def int8_lines(rows: List[dict]) -> List[str]:
@@ -339,6 +361,7 @@ def write_results(results: List[dict], rates: Dict[str, float], args: argparse.N
                 if INT8_KEY in r:
                     int8_rows.append({**r, "peers": same_work})
         lines.append("")
+        lines += cli_lines(subset)
         if int8_rows:
             lines += int8_lines(int8_rows)
     text = "\n".join(lines)
