@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, TypeVar
 
 from ..errors import CTRKitError
+from ..features.parse import skipped_counts
 from ..features.processor import Processor
 from ..features.tally import FitTally
 from ..io.store import allocate_split, copy_rows, finish_split, read_manifest
@@ -65,8 +66,11 @@ def prepare_together(raw: RawDataset, folder: str, peers: Peers, seed: int = 0) 
     shares = {name: src.share(peers.rank, peers.world_size) for name, src in raw.splits.items()}
     one_read = fits_one_read(raw.splits["train"], peers.world_size)   # each share's codes fit in memory
     kept: List[FitTally] = []         # this process's tally, with its codes: never sent
-    processor.fit_tallies(together(peers, lambda: (kept.append(processor.tally(shares["train"], keep=one_read)),
-                                                   kept[0].shareable())[1]))
+
+    def count() -> FitTally:
+        kept.append(processor.tally(shares["train"], keep=one_read))
+        return kept[0].shareable()
+    processor.fit_tallies(together(peers, count))
     mine = kept[0]
     fingerprint = processor.fingerprint()
     for name, share in shares.items():
@@ -83,11 +87,18 @@ def prepare_together(raw: RawDataset, folder: str, peers: Peers, seed: int = 0) 
         manifests = together(peers, encode)
         rows = [m["rows"] for m in manifests]
         arrays = manifests[0]["arrays"]
-        on_first(peers, lambda: (shutil.rmtree(target, ignore_errors=True), allocate_split(target, sum(rows), arrays)))
-        together(peers, lambda: copy_rows(shard, target, sum(rows[:peers.rank])))
         info = {"source": raw.splits[name].name, "fingerprint": fingerprint, **_skipped(manifests)}
-        on_first(peers, lambda: (finish_split(target, sum(rows), arrays, info),
-                                 shutil.rmtree(os.path.join(folder, SHARDS, name))))
+
+        def allocate() -> None:
+            shutil.rmtree(target, ignore_errors=True)
+            allocate_split(target, sum(rows), arrays)
+
+        def name_files() -> None:
+            finish_split(target, sum(rows), arrays, info)
+            shutil.rmtree(os.path.join(folder, SHARDS, name))
+        on_first(peers, allocate)
+        together(peers, lambda: copy_rows(shard, target, sum(rows[:peers.rank])))
+        on_first(peers, name_files)
 
     def finish() -> None:
         shutil.rmtree(os.path.join(folder, SHARDS), ignore_errors=True)
@@ -98,9 +109,10 @@ def prepare_together(raw: RawDataset, folder: str, peers: Peers, seed: int = 0) 
     return PreparedDataset.load(folder)
 
 
-def on_first(peers: Peers, work: Callable[[], Any]) -> None:
-    """``work()`` on rank 0 while the others wait (its failure raised on all, as ``together``)."""
-    together(peers, lambda: work() if peers.rank == 0 else None)
+def on_first(peers: Peers, work: Callable[[], T]) -> T:
+    """``work()`` on rank 0 while the others wait; its result on every process (its failure
+    raised on all, as ``together``)."""
+    return together(peers, lambda: work() if peers.rank == 0 else None)[0]
 
 
 def _skipped(manifests: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -108,5 +120,4 @@ def _skipped(manifests: List[Dict[str, Any]]) -> Dict[str, Any]:
     by: Counter = Counter()
     for m in manifests:
         by.update(m.get("skipped_by") or {})
-    by = +by
-    return {"skipped": sum(by.values()), "skipped_by": dict(by)}
+    return skipped_counts(by)

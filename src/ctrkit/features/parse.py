@@ -119,5 +119,10 @@ RAGGED = "line with the wrong number of fields"
 def skip_info(source: Source, skipped: Counter) -> Dict[str, object]:
     """``skipped`` (rows skipped in all) and ``skipped_by`` (per kind) for a split's info, with the
     lines the reader skipped (``RAGGED``) counted too."""
-    by = Counter({RAGGED: source.skipped}) + skipped
+    return skipped_counts(Counter({RAGGED: source.skipped}) + skipped)
+
+
+def skipped_counts(by: Counter) -> Dict[str, object]:
+    """``skipped`` (rows skipped in all) and ``skipped_by`` (the kinds with any) of a split's info."""
+    by = +by
     return {"skipped": sum(by.values()), "skipped_by": dict(by)}

@@ -17,7 +17,7 @@ from . import columns as C
 from .counts import TokenCounts
 from .encode import CodedChunk
 from .numeric_stats import Moments, RowSample
-from .parse import RAGGED
+from .parse import RAGGED, skipped_counts
 from .spec import Schema
 
 COMPACT_EVERY = 8   # chunks between merges of the token counts, to bound memory while counting
@@ -71,8 +71,7 @@ class FitTally:
 
     def skip_info(self) -> Dict[str, object]:
         """``skipped`` and ``skipped_by`` for the split's manifest (``ctrkit.features.parse.skip_info``)."""
-        by = +(Counter({RAGGED: self.reader_skipped}) + self.skipped_by)
-        return {"skipped": sum(by.values()), "skipped_by": dict(by)}
+        return skipped_counts(Counter({RAGGED: self.reader_skipped}) + self.skipped_by)
 
     def shareable(self) -> "FitTally":
         """This tally as another process needs it: counts compacted, no kept codes."""
@@ -90,7 +89,8 @@ class FitTally:
 
     @classmethod
     def merged(cls, tallies: Sequence["FitTally"]) -> "FitTally":
-        """One tally of consecutive shares of the rows, given in row order."""
+        """One tally of consecutive shares of the rows, given in row order (the first one, with the
+        others added to it)."""
         out = tallies[0]
         for other in tallies[1:]:
             for name, counts in other.counts.items():

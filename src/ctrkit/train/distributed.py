@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, TypeVar
 import torch
 import torch.distributed as dist
 
-from ..datasets.parallel import Peers, together
+from ..datasets.parallel import Peers, on_first
 from ..errors import CTRKitError
 from .options import DISTRIBUTED_DEFAULTS
 
@@ -138,11 +138,9 @@ def gather(value: T) -> List[T]:
 def on_main(work: Callable[[], T]) -> T:
     """``work()`` on rank 0 while the other ranks wait; every rank gets its result. When ``work``
     fails on rank 0 the others raise a ``CTRKitError`` with its message instead of waiting forever
-    (``ctrkit.datasets.parallel.together``)."""
+    (``ctrkit.datasets.parallel.on_first``)."""
     p = peers()
-    if p is None:
-        return work()
-    return together(p, lambda: work() if p.rank == 0 else None)[0]
+    return work() if p is None else on_first(p, work)
 
 
 def peers() -> Optional[Peers]:
