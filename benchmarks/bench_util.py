@@ -9,7 +9,7 @@ import resource
 import sys
 import time
 from contextlib import contextmanager
-from typing import Callable, Dict, Iterator, List, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -17,7 +17,7 @@ import numpy as np
 EMBED_DIM = 16
 LR = 1e-3
 MLP = (400, 400, 400)
-AUTOINT = {"layers": 3, "heads": 2, "dim": 32}          # Song et al. 2019; dim is per head
+AUTOINT = {"layers": 3, "heads": 2, "dim": 32}          # the peers' AutoInt: Song et al. 2019; dim is per head
 AFM_ATTENTION = 16
 CROSS_LAYERS = 3                                        # DCN and DCN-V2 (DeepCTR-Torch's DCN / DCNMix)
 DCN_MIX = {"low_rank": 32, "experts": 4}                # DeepCTR-Torch's DCNMix defaults
@@ -109,9 +109,10 @@ def scores(y: np.ndarray, p: np.ndarray) -> Dict[str, float]:
     return {"auc": float(roc_auc_score(y, p)), "logloss": float(log_loss(y, p))}
 
 
-def runner_args(*flags: str) -> argparse.Namespace:
-    """The arguments every runner takes, plus boolean ``flags`` (e.g. '--sparse'); adds the
-    dataset's ``numeric`` and ``categorical`` column lists and fills its training defaults."""
+def runner_args(*flags: str, options: Optional[Tuple[str, str]] = None) -> argparse.Namespace:
+    """The arguments every runner takes, plus boolean ``flags`` (e.g. '--sparse') and an ``options``
+    (flag, help) string argument; adds the dataset's ``numeric`` and ``categorical`` column lists and
+    fills its training defaults."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="synthetic")
@@ -123,6 +124,8 @@ def runner_args(*flags: str) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="where ctrkit trains and predicts (the peers run on the CPU)")
     for flag in flags:
         parser.add_argument(flag, action="store_true")
+    if options:
+        parser.add_argument(options[0], help=options[1])
     args = parser.parse_args()
     spec = DATASETS[args.dataset]
     for key in ("batch_size", "epochs", "patience"):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import sys
 
@@ -24,9 +25,8 @@ OPTIONS = {
     "fnn": {"dnn_units": MLP, "use_first_order": False, "batch_norm": True},
     "deepfm": {"dnn_units": MLP},
     "afm": {"attention_dim": AFM_ATTENTION},
-    "autoint": {"attention_layers": AUTOINT["layers"], "heads": AUTOINT["heads"], "attention_dim": AUTOINT["dim"]},
-    "autoint+": {"attention_layers": AUTOINT["layers"], "heads": AUTOINT["heads"], "attention_dim": AUTOINT["dim"],
-                 "dnn_units": MLP},
+    # AutoInt at ctrkit's default sizes (1 layer, 2 heads x 16; the peers run the paper's 3 x 2 x 32)
+    "autoint": {}, "autoint+": {"dnn_units": MLP},
     "fignn": {"gnn_layers": 3},
     # the second wave at DeepCTR-Torch's structure (its counterparts: WDL, PNN, NFM, DCN, DCNMix,
     # xDeepFM, FiBiNET) and the common MLP
@@ -37,9 +37,10 @@ OPTIONS = {
     "xdeepfm": {"dnn_units": MLP, "cin_layer_sizes": CIN}, "fibinet": {"dnn_units": MLP},
     "dlrm": {"top_units": MLP}, "finalmlp": {}, "finalnet": {},
 }
-# DeepCTR-Torch's AutoInt ties the attention width to the embedding size: 2 heads x 8 here.
-PEER_SIZES = {"autoint": {"attention_dim": EMBED_DIM // AUTOINT["heads"]},
-              "autoint+": {"attention_dim": EMBED_DIM // AUTOINT["heads"]}}
+# DeepCTR-Torch's AutoInt: the paper's layers and heads, the attention width tied to the embedding
+# size (2 heads x 8 here).
+PEER_SIZES = {model: {"attention_layers": AUTOINT["layers"], "heads": AUTOINT["heads"],
+                      "attention_dim": EMBED_DIM // AUTOINT["heads"]} for model in ("autoint", "autoint+")}
 
 
 def step_flops(model: torch.nn.Module, batch) -> float:
@@ -53,7 +54,8 @@ def step_flops(model: torch.nn.Module, batch) -> float:
 
 def main() -> None:
     # SparseAdam; bf16 autocast; numeric as x·v; AutoInt at DeepCTR-Torch's attention width
-    args = runner_args("--sparse", "--bf16", "--raw-numeric", "--peer-sizes")
+    args = runner_args("--sparse", "--bf16", "--raw-numeric", "--peer-sizes",
+                       options=("--options", "model options (JSON) over the row's sizes: bench_sizes.py"))
     torch.manual_seed(0)
     timer = Timer()
     # Numeric fields are cut into BINS (32) quantile bins (like the peers' discretised or label-encoded
@@ -68,7 +70,8 @@ def main() -> None:
         proc = Processor(schema)
         train = proc.fit_transform(args.train)
         valid = proc.transform(args.valid)
-    options = {**OPTIONS[args.model], **(PEER_SIZES.get(args.model, {}) if args.peer_sizes else {})}
+    options = {**OPTIONS[args.model], **(PEER_SIZES.get(args.model, {}) if args.peer_sizes else {}),
+               **json.loads(args.options or "{}")}
     model = build_model(args.model, proc.feature_map(), embedding_dim=EMBED_DIM, sparse=args.sparse, **options)
     flops = step_flops(model, next(iter(BatchLoader(train, args.batch_size, shuffle="none"))))
     trainer = Trainer(model, epochs=args.epochs, batch_size=args.batch_size, lr=LR, progress=False,

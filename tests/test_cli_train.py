@@ -1,7 +1,9 @@
 """train → evaluate → predict → report as real processes; determinism; resume after a kill."""
 import csv
+import html
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -72,8 +74,8 @@ def test_train_evaluate_predict_report_on_files(csv_files, tmp_path):
     assert len((tmp_path / "p.csv").read_text().splitlines()) == 2501
 
     ctrkit("report", "--run", out)
-    html = (out / "report.html").read_text()
-    assert "<img" in html and "data:image/png;base64" in html and "auc" in html
+    page = (out / "report.html").read_text()
+    assert "<img" in page and "data:image/png;base64" in page and "auc" in page
     for png in ("learning_curves.png", "roc.png", "calibration.png"):
         assert (out / "plots" / png).stat().st_size > 5000
 
@@ -267,6 +269,14 @@ train: {{epochs: 6, batch_size: 256, lr: 0.003, threads: 1, progress: false}}
     ctrkit("train", "--config", tmp_path / "din.yaml", "--out", tmp_path / "run")
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["valid"]["auc"] > 0.6, metrics
+    ctrkit("report", "--run", tmp_path / "run")
+    assert (tmp_path / "run" / "plots" / "history_history.png").stat().st_size > 0
+    page = html.unescape((tmp_path / "run" / "report.html").read_text())
+    on_target, on_others = map(float, re.search(r"History weights of 'history' \(valid\): ([-\d.]+) on items equal "
+                                                r"to the row's target, ([-\d.]+) on the others", page).groups())
+    # the planted interaction (clicks follow a match) sets the matching items apart; the weights are
+    # unnormalised, and the MLP after them reads a negative weight as well as a positive one
+    assert abs(on_target - on_others) > 0.2, (on_target, on_others)
     ctrkit("export", "--run", tmp_path / "run", "--out", tmp_path / "din.onnx")
     assert (tmp_path / "din.onnx").stat().st_size > 0
     wrong = ctrkit("train", "--config", tmp_path / "din.yaml", "--set", "model.behaviors={user_id: history}",

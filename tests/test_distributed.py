@@ -86,7 +86,8 @@ def assert_same_run(one: Path, many: Path, atol: float = 2e-5):
 @pytest.mark.parametrize("model, extra, launch", [
     ("lr", ["--lr", "0.01"], "torchrun"),
     ("deepfm", ["--set", "model.dnn_units=[32,16]"], "torchrun"),
-    ("autoint+", ["--set", "model.dnn_units=[32,16]", "--set", "model.attention_layers=2"], "nproc"),
+    ("autoint+", ["--set", "model.dnn_units=[32,16]", "--set", "model.attention_layers=2",
+                  "--set", "model.attention_dim=32"], "nproc"),
     ("fnn", ["--set", "model.dnn_units=[32,16]", "--set", "pretrain.epochs=1"], "nproc"),
 ])
 def test_two_processes_train_the_model_of_one(prepared, one_process, tmp_path, model, extra, launch):

@@ -29,7 +29,7 @@ def test_registry_and_options():
                            "dcn", "dcnv2", "xdeepfm", "fibinet", "dlrm", "finalmlp", "finalnet", "din"}
     assert all(cls.paper for cls in MODELS.values())
     opts = model_options("autoint+")
-    assert opts["dnn_units"] == (400, 400, 400) and opts["attention_layers"] == 3 and "embedding_l2" in opts
+    assert opts["dnn_units"] == (400, 400, 400) and opts["attention_layers"] == 1 and "embedding_l2" in opts
     proc, _ = processor("categorical")
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['hidden'\]"):
         build_model("deepfm", proc.feature_map(), hidden=3)

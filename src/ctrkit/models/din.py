@@ -92,6 +92,13 @@ class DIN(CTRModel):
         return self.dnn(torch.cat(parts, dim=1)).squeeze(-1)
 
     def explain(self, batch: Batch) -> Dict[str, Any]:
-        """sequence_weights: sequence field → a(e_j, v_A) [B, L] (0 at padding)."""
+        """Per sequence field [B, L]: sequence_weights a(e_j, v_A) (0 at padding), sequence_masks
+        (a real item) and target_matches (the item is the row's target A)."""
         weights = [w for _, w in self._interests(batch, self.embedding(batch))]
-        return {"fields": self.embedding.names, "sequence_weights": dict(zip(self.behaviors.values(), weights))}
+        masks, matches = {}, {}
+        for target, history in self.behaviors.items():
+            ids = batch.seq[:, self.embedding.slot(history).index]
+            masks[history] = ids > 0
+            matches[history] = (ids == batch.cat[:, self.embedding.slot(target).index, None]) & masks[history]
+        return {"fields": self.embedding.names, "sequence_weights": dict(zip(self.behaviors.values(), weights)),
+                "sequence_masks": masks, "target_matches": matches}

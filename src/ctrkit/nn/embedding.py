@@ -157,9 +157,13 @@ class FieldEmbedding(nn.Module):
         e = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         return e if self._identity else e.index_select(1, self.order)
 
+    def slot(self, name: str) -> FieldSlot:
+        """The slot of field ``name``, pooled into E or not (its ``index`` is its column in the batch)."""
+        return self.unpooled.get(name) or next(x for x in self.slots if x.name == name)
+
     def sequence(self, batch: Batch, name: str) -> tuple:
         """Rows [B, L, D] and mask [B, L] of a sequence field (for pooling ``none`` fields)."""
-        s = self.unpooled.get(name) or next(x for x in self.slots if x.name == name)
+        s = self.slot(name)
         ids = batch.seq[:, s.index]
         rows = self._own_rows(s, ids) if s.owner in self.own else lookup(self.table, ids)
         return rows, ids > 0

@@ -5,12 +5,14 @@ import base64
 import html
 import json
 import os
+import re
 from typing import Dict, List
 
 from ..errors import reading
 from ..runs import load_run
-from .importance import field_weights, pair_importance
-from .plots import field_bars, learning_curves, pair_heatmap, read_history, reliability_plot, roc_plot, uniform_note
+from .importance import field_weights, history_weights, pair_importance
+from .plots import (field_bars, learning_curves, pair_heatmap, position_bars, read_history, reliability_plot, roc_plot,
+                    uniform_note)
 
 METRIC_ORDER = ("auc", "logloss", "accuracy", "precision", "recall", "f1", "mean_prediction", "observed_rate", "ece")
 
@@ -53,6 +55,11 @@ def write_report(folder: str) -> str:
             path = os.path.join(plots, "field_weights.png")
             field_bars(*weights, path)
             images.append((f"Field weights ({split_name})", path))
+        for field, weights in (history_weights(run.model, split) or {}).items():
+            path = os.path.join(plots, "history_" + re.sub(r"[^\w.-]", "_", field) + ".png")
+            position_bars(weights.by_position, f"DIN weights over '{field}' by position (mean over items)", path)
+            images.append((f"History weights of '{field}' ({split_name}): {weights.on_target:.3f} on items equal to "
+                           f"the row's target, {weights.on_others:.3f} on the others", path))
     out = os.path.join(folder, "report.html")
     with open(out, "w") as fh:
         fh.write(_page(run.config, metrics, images))

@@ -1,8 +1,10 @@
 """What a model weighs, averaged over a split: field-pair importance (an F × F matrix) of attention
-models, and per-field weights of models that re-weight fields (FiBiNET's SENET)."""
+models, per-field weights of models that re-weight fields (FiBiNET's SENET), and the weights DIN
+gives the items of a behaviour sequence."""
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -49,3 +51,39 @@ def field_weights(model: CTRModel, data: EncodedArrays, batch_size: int = 4096
         total = out["field_weights"].sum(0) if total is None else total + out["field_weights"].sum(0)
         rows += len(batch)
     return (total / rows).float().cpu().numpy(), names, "SENET field weights a_i (mean over rows)"
+
+
+@dataclass
+class HistoryWeights:
+    """DIN's weights a(e_j, v_A) over one behaviour sequence, means over a split's real items:
+    ``by_position`` [L] (NaN where no row has an item), on items equal to the row's target
+    (``on_target``, NaN if none is) and on the other items (``on_others``)."""
+
+    by_position: np.ndarray
+    on_target: float
+    on_others: float
+
+
+@torch.inference_mode()
+def history_weights(model: CTRModel, data: EncodedArrays, batch_size: int = 4096
+                    ) -> Optional[Dict[str, HistoryWeights]]:
+    """Sequence field → its ``HistoryWeights``, or None for models without sequence weights."""
+    model.eval()
+    sums: Dict[str, List[torch.Tensor]] = {}   # per field: [Σ by position, items by position, Σ target, n target]
+    for batch in BatchLoader(data, batch_size, shuffle="none"):
+        out = model.explain(batch.to(model.device))
+        if not out or "sequence_weights" not in out:
+            return None
+        for field, weights in out["sequence_weights"].items():
+            weights = weights.double()
+            real, match = out["sequence_masks"][field], out["target_matches"][field]
+            parts = [(weights * real).sum(0), real.sum(0).double(), weights[match].sum(), match.sum().double()]
+            sums[field] = parts if field not in sums else [a + b for a, b in zip(sums[field], parts)]
+    result = {}
+    for field, (by_position, items, on_target, targets) in sums.items():
+        others = items.sum() - targets
+        result[field] = HistoryWeights(
+            (by_position / items).cpu().numpy(),   # 0/0: NaN at positions no row reaches
+            float(on_target / targets) if targets else float("nan"),
+            float((by_position.sum() - on_target) / others) if others else float("nan"))
+    return result

@@ -113,11 +113,21 @@ def field_bars(weights: np.ndarray, names: Sequence[str], title: str, path: str)
     _save(fig, path)
 
 
+def position_bars(by_position: np.ndarray, title: str, path: str) -> None:
+    """One bar per sequence position (1 = the first item as stored)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.bar(np.arange(1, len(by_position) + 1), np.nan_to_num(by_position), color="#3b6ea5")
+    ax.set_xlabel("position in the sequence")
+    ax.set_ylabel("mean weight")
+    ax.set_title(title, fontsize=9)
+    _save(fig, path)
+
+
 def _save(fig, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-__all__ = ["learning_curves", "pair_heatmap", "read_history", "reliability_plot", "roc_curve", "roc_plot",
+__all__ = ["field_bars", "learning_curves", "pair_heatmap", "position_bars", "read_history", "reliability_plot", "roc_curve", "roc_plot",
            "uniform_note"]
