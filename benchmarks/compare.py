@@ -8,9 +8,9 @@
 Creates benchmarks/.venv-peers (deepctr-torch and torchfm from the package registry, with the
 same pinned torch) on first use, writes CSVs to benchmarks/.cache (the synthetic Criteo-shaped data,
 13 numeric and 26 categorical fields; the bundled Adult train/valid split), then runs one process
-per dataset, library and model with the same settings (embedding 16, Adam 1e-3, MLP [400, 400, 400],
-AutoInt 3 layers × 2 heads × 32; synthetic: one epoch at batch 4096; Adult: batch 1024, early
-stopping on valid AUC with patience 2) and prints a table per dataset with ctrkit/peer ratios.
+per dataset, library and model with the same settings (embedding 16, Adam 1e-3, MLP [400, 400, 400];
+synthetic: one epoch at batch 4096; Adult: batch 1024, early stopping on valid AUC with patience 2;
+AutoInt at each library's default sizes: ctrkit 1 layer × 2 heads × 16, the peers the paper's 3 × 2 × 32) and prints a table per dataset with ctrkit/peer ratios.
 Writes benchmarks/RESULTS.md and benchmarks/results.json. Also measures this machine's float32 and
 bfloat16 matmul rates and, for each ctrkit model, the FLOPs of one training step and the fraction
 of the float32 rate it reaches.
@@ -45,8 +45,8 @@ HAS = {"ctrkit": {"lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fi
        "pytorch-fm": {"lr", "fm", "fnn", "deepfm", "afm", "autoint+"}}
 HAS["ctrkit-cli"] = HAS["ctrkit"]   # `ctrkit train` on the same CSVs, as a user runs it (run_ctrkit_cli.py)
 VARIANT_MODELS = {"peer-sizes": {"afm", "autoint", "autoint+"}}   # variants that change only some models
-# Equal-work rows, compared only with each other: AutoInt at DeepCTR-Torch's attention width (2 x 8) on
-# both sides, and DeepCTR-Torch seeing the binned numeric fields as sparse fields, as ctrkit does (its
+# Equal-work rows, compared only with each other: AutoInt at DeepCTR-Torch's sizes (3 layers of 2 x 8)
+# on both sides, and DeepCTR-Torch seeing the binned numeric fields as sparse fields, as ctrkit does (its
 # AFM takes sparse fields only, so without them it pools 325 pairs of 26 fields, not 741 of 39; AFM's
 # sizes are the same on both sides, so its ctrkit+peer_sizes run is the plain configuration).
 EQUAL_WORK = {"ctrkit+peer_sizes", "deepctr-torch+binned"}
@@ -172,7 +172,7 @@ def main() -> None:
     parser.add_argument("--libraries", default="ctrkit,ctrkit-cli,deepctr-torch,pytorch-fm")
     parser.add_argument("--variants", default="bf16,peer-sizes",
                         help="extra ctrkit runs (comma-separated): sparse, bf16, raw-numeric, peer-sizes "
-                             "(AutoInt at DeepCTR-Torch's attention width, 2 heads x 8)")
+                             "(AutoInt at DeepCTR-Torch's sizes, 3 layers of 2 heads x 8)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="runs per row, each in a fresh process; the row shows the median of each figure")
     parser.add_argument("--batch-size", type=int, help="training batch of every run (default: the dataset's)")

@@ -53,7 +53,7 @@ def step_flops(model: torch.nn.Module, batch) -> float:
 
 
 def main() -> None:
-    # SparseAdam; bf16 autocast; numeric as x·v; AutoInt at DeepCTR-Torch's attention width
+    # SparseAdam; bf16 autocast; numeric as x·v; AutoInt at DeepCTR-Torch's sizes
     args = runner_args("--sparse", "--bf16", "--raw-numeric", "--peer-sizes",
                        options=("--options", "model options (JSON) over the row's sizes: bench_sizes.py"))
     torch.manual_seed(0)

@@ -38,14 +38,15 @@ class AutoInt(CTRModel):
 
     Default sizes (1 layer of 2 heads × 16) are the fastest of those measured whose valid AUC was
     within 0.001 of the best on Adult and synthetic data (``benchmarks/bench_sizes.py``, RESULTS.md
-    "AutoInt's default sizes"); the paper's 3 layers of 2 × 32 trained 2.8-4.8 times slower with AUC
+    "AutoInt's default sizes"); the paper's 3 layers of 2 × 32 trained 2.9-4.8 times slower with AUC
     lower by up to 0.0006, except AutoInt+ on synthetic data (+0.0048 AUC for them).
 
     Shapes:
         Batch of B rows → logits [B].
     """
     paper = "Song et al., AutoInt, CIKM 2019"
-    bf16_pays = True   # AVX512-BF16 CPU: 1.6-2.0 times the float32 rate, AUC within 0.001 (README, Precision)
+    bf16_pays = True   # measured at the former sizes (3 × 2 × 32) on an AVX512-BF16 CPU: 1.73-1.95 times the
+    # float32 rate, AUC within 0.001 (RESULTS.md, "AutoInt's default sizes"); the new sizes are not measured
 
     def __init__(self, feature_map, attention_layers: int = 1, heads: int = 2, attention_dim: int = 16,
                  use_scale: bool = False, use_residual: bool = True, layer_norm: bool = False,

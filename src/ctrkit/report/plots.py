@@ -129,5 +129,5 @@ def _save(fig, path: str) -> None:
     plt.close(fig)
 
 
-__all__ = ["field_bars", "learning_curves", "pair_heatmap", "position_bars", "read_history", "reliability_plot", "roc_curve", "roc_plot",
-           "uniform_note"]
+__all__ = ["field_bars", "learning_curves", "pair_heatmap", "position_bars", "read_history", "reliability_plot",
+           "roc_curve", "roc_plot", "uniform_note"]
