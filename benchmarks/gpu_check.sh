@@ -2,7 +2,8 @@
 # The CUDA path, checked in under 8 minutes on a machine with one or more NVIDIA GPUs:
 #   1. the GPU as torch sees it; 2. the tests that run on CUDA when it is there;
 #   3. DeepFM and FiGNN at batch 16384 on one GPU (samples/s, valid AUC, bf16 auto);
-#   4. DistributedDataParallel over all GPUs (nccl), or 2 processes sharing the one GPU (gloo).
+#   4. DistributedDataParallel over all GPUs (nccl), or 2 processes sharing the one GPU (gloo);
+#   5. ctrkit tune --jobs 2 --device cuda: one trial per GPU (each trial's run says its device).
 # Usage: bash benchmarks/gpu_check.sh [OUT_DIR]   (from the repository root; makes .venv if missing)
 set -euo pipefail
 OUT=${1:-${OUT:-/tmp/gpu_check}}
@@ -39,4 +40,9 @@ if [ "$GPUS" -gt 1 ]; then NPROC=$GPUS; BACKEND=nccl; else NPROC=2; BACKEND=gloo
 timeout 180 $PY -m torch.distributed.run --standalone --nproc-per-node $NPROC -m ctrkit train --data "$OUT/syn" \
   --model deepfm --device cuda --batch-size 16384 --epochs 2 --set train.progress=false \
   --set train.distributed.backend=$BACKEND --out "$OUT/ddp" --overwrite 2>&1 | tail -10 | tee -a "$OUT/summary.txt"
+
+log "5. ctrkit tune, one trial per GPU"
+timeout 240 $PY -m ctrkit tune --config configs/synthetic_deepfm.yaml --device cuda --epochs 1 --trials 4 --jobs 2 \
+  --out "$OUT/tune" 2>&1 | tail -6 | tee -a "$OUT/summary.txt"
+cut -d, -f2,6 "$OUT/tune/trials.csv" | sort | uniq -c | tee -a "$OUT/summary.txt"   # state, device: cuda:0 and cuda:1 on 2 GPUs
 log "done: $OUT/summary.txt"

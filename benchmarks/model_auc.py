@@ -8,8 +8,9 @@ trains each model from its own config; the others train their template with ``--
 (the template's options of another model dropped) on the files in ``../shared/data``, and are
 skipped, with the reason in the table, where those files are not there. Every run is
 ``ctrkit train --config ... --seed S`` in a fresh process (early stopping on validation AUC, best
-weights kept). Writes ``--out``: per dataset, mean ± std over the seeds of test AUC, test
-logloss and validation AUC, the epochs (best epoch) and seconds, with the command.
+weights kept). Writes ``--out`` after each dataset: its section (mean ± std over the seeds of test
+AUC, test logloss and validation AUC, the epochs (best epoch) and seconds, with the command) replaces
+the one an earlier run wrote; the other datasets' sections are kept.
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ SHARED = os.path.join(HERE, "..", "..", "shared", "data")
 MODELS = ("lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn", "widedeep", "pnn", "nfm", "dcn", "dcnv2",
           "xdeepfm", "fibinet", "dlrm", "finalmlp", "finalnet")   # din: on the history datasets (--models deepfm,din)
 SMALL = ["--batch-size", "256", "--set", "train.patience=3"]    # the 8k-row samples (see their templates)
+# on another model's template, options a model would take over that change what it is: AutoInt
+# with the template's MLP is AutoInt+
+OWN_DEFAULTS = {"autoint": ["--set", "model.dnn_units=null"]}
 # dataset -> (template config, or None for a config per model; flags; the shared folder it needs)
 DATASETS: Dict[str, Tuple[Optional[str], List[str], Optional[str]]] = {
     "adult": (None, [], None),
@@ -52,7 +56,7 @@ def command(dataset: str, model: str) -> Optional[List[str]]:
     if template is None:
         return ["--config", os.path.join(CONFIGS, f"{dataset}_{model.replace('+', '_plus')}.yaml")]
     return ["--config", os.path.join(CONFIGS, f"{template}.yaml"), "--model", model,
-            *[f.format(data=data) for f in flags]]
+            *[f.format(data=data) for f in flags], *OWN_DEFAULTS.get(model, [])]
 
 
 def run(args: List[str], seed: int, extra: List[str]) -> Dict:
@@ -75,6 +79,57 @@ def spread(values: List[float], digits: int = 4) -> str:
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
+HEADER = ["# Test AUC of every model, over seeds", "",
+          "Each cell: mean ± standard deviation over the seeds (each seed draws the validation split where the "
+          "data has none, the initial weights and the batch order); each run is `ctrkit train --config CONFIG "
+          "--seed S` in a fresh process, early stopping on validation AUC with the best weights kept. Configs: "
+          "`configs/<dataset>_<model>.yaml`, or the dataset's template with `--model M`. Each section gives the "
+          "command that wrote it.", ""]
+
+
+def sections(path: str) -> Tuple[str, Dict[str, str]]:
+    """The text before the first ``## `` heading of ``path`` and its sections by dataset name, in order."""
+    if not os.path.exists(path):
+        return "\n".join(HEADER), {}
+    with open(path) as fh:
+        header, *parts = fh.read().split("\n## ")
+    return header, {part.split("\n", 1)[0].strip(): "## " + part.rstrip("\n") + "\n" for part in parts}
+
+
+def write_section(path: str, dataset: str, text: str) -> None:
+    """Replace (or add) ``dataset``'s section of ``path``, keeping the other datasets' sections."""
+    header, found = sections(path)
+    found[dataset] = text
+    with open(path, "w") as fh:
+        fh.write(header.rstrip("\n") + "\n\n" + "\n".join(found.values()))
+
+
+def section(dataset: str, models: List[str], seeds: int, extra: List[str]) -> str:
+    """Train every model on ``dataset`` with each seed; the section's markdown (printed row by row)."""
+    flags = " ".join(f"--set {s}" for s in extra)
+    lines = [f"## {dataset}", "", f"`python benchmarks/model_auc.py --datasets {dataset} --models {','.join(models)} "
+             f"--seeds {seeds}{' ' + flags if flags else ''}` ({time.strftime('%Y-%m-%d')})", ""]
+    if command(dataset, models[0]) is None:
+        lines.append(f"Skipped: {os.path.join('../shared/data', str(DATASETS[dataset][2]))} is not on this machine.")
+        print(lines[-1], flush=True)
+        return "\n".join(lines) + "\n"
+    template, flags_, folder = DATASETS[dataset]
+    lines += [f"Config: {'configs/' + template + '.yaml with --model M' if template else 'configs/' + dataset + '_M.yaml'}"
+              f" {' '.join(flags_).replace('{data}', '../shared/data/' + str(folder))}".rstrip(),
+              "", "| model | seeds | test AUC | test logloss | valid AUC | epochs (best) | seconds |",
+              "|---|---|---|---|---|---|---|"]
+    for model in models:
+        runs = [run(command(dataset, model), seed, extra) for seed in range(seeds)]
+        row = (f"| {model} | {len(runs)} | {spread([r['test']['auc'] for r in runs])} | "
+               f"{spread([r['test']['logloss'] for r in runs])} | {spread([r['valid']['auc'] for r in runs])} | "
+               f"{statistics.mean(r['train']['epochs'] for r in runs):.1f} "
+               f"({statistics.mean(r['train']['best_epoch'] for r in runs):.1f}) | "
+               f"{statistics.mean(r['wall'] for r in runs):.0f} |")
+        lines.append(row)
+        print(row, flush=True)
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
@@ -83,38 +138,11 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(HERE, "AUC.md"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
-    lines = ["# Test AUC of every model, over seeds", "",
-             f"`python benchmarks/model_auc.py {' '.join(sys.argv[1:])}`".replace("`python benchmarks/model_auc.py `",
-                                                                               "`python benchmarks/model_auc.py`"),
-             "", "Each cell: mean ± standard deviation over seeds 0.."
-             f"{args.seeds - 1} (each seed draws the validation split where the data has none, the initial "
-             "weights and the batch order); each run is `ctrkit train --config CONFIG --seed S` in a fresh "
-             "process, early stopping on validation AUC with the best weights kept. Configs: `configs/"
-             "<dataset>_<model>.yaml`, or the dataset's template with `--model M`.", ""]
     for dataset in args.datasets.split(","):
-        lines += [f"## {dataset}", ""]
-        if command(dataset, MODELS[0]) is None:
-            lines += [f"Skipped: {os.path.join('../shared/data', DATASETS[dataset][2])} is not on this machine.", ""]
-            print("\n".join(lines[-4:]), flush=True)
-            continue
-        template = DATASETS[dataset][0]
-        lines += [f"Config: {'configs/' + template + '.yaml with --model M' if template else 'configs/' + dataset + '_M.yaml'}"
-                  f" {' '.join(DATASETS[dataset][1]).replace('{data}', '../shared/data/' + str(DATASETS[dataset][2]))}",
-                  "", "| model | seeds | test AUC | test logloss | valid AUC | epochs (best) | seconds |",
-                  "|---|---|---|---|---|---|---|"]
-        for model in args.models.split(","):
-            runs = [run(command(dataset, model), seed, args.set) for seed in range(args.seeds)]
-            row = (f"| {model} | {len(runs)} | {spread([r['test']['auc'] for r in runs])} | "
-                   f"{spread([r['test']['logloss'] for r in runs])} | {spread([r['valid']['auc'] for r in runs])} | "
-                   f"{statistics.mean(r['train']['epochs'] for r in runs):.1f} "
-                   f"({statistics.mean(r['train']['best_epoch'] for r in runs):.1f}) | "
-                   f"{statistics.mean(r['wall'] for r in runs):.0f} |")
-            lines.append(row)
-            print(row, flush=True)
-        lines.append("")
-    with open(args.out, "w") as fh:
-        fh.write("\n".join(lines))
-    print(f"wrote {args.out}")
+        if dataset not in DATASETS:
+            parser.error(f"--datasets: unknown {dataset!r}; expected some of {', '.join(DATASETS)}")
+        write_section(args.out, dataset, section(dataset, args.models.split(","), args.seeds, args.set))
+        print(f"wrote {dataset} into {args.out}", flush=True)
 
 
 if __name__ == "__main__":

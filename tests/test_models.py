@@ -95,6 +95,21 @@ def test_regularizers():
     assert reg.penalty().item() == pytest.approx((0.01 * weights).item())    # embedding part consumed
 
 
+def test_a_table_wide_embedding_penalty_is_fuxictrs_half_l2_of_every_table_each_step():
+    proc, data = processor("numeric")
+    batch = next(iter(BatchLoader(data, 16, shuffle="none")))
+    model = build_model("deepfm", proc.feature_map(), embedding_dim=8, embedding_l2=0.1,
+                        embedding_l2_scope="table", **SMALL).train()
+    tables = model.embedding.table.weight.pow(2).sum() + model.linear.weights.table.weight.pow(2).sum()
+    model(batch)
+    torch.testing.assert_close(model.penalty(), 0.05 * tables)
+    torch.testing.assert_close(model.penalty(), 0.05 * tables)         # every step, looked up or not
+    with pytest.raises(ValueError, match="embedding_l2_scope: expected one of"):
+        build_model("deepfm", proc.feature_map(), embedding_l2_scope="rows")
+    with pytest.raises(ValueError, match="dense"):
+        build_model("deepfm", proc.feature_map(), embedding_l2=0.1, embedding_l2_scope="table", sparse=True)
+
+
 def test_sparse_embeddings_train_with_sparse_optimizer():
     proc, data = processor("sequence")
     model = build_model("fm", proc.feature_map(), embedding_dim=8, sparse=True)

@@ -16,6 +16,7 @@ optuna = pytest.importorskip("optuna")
 from ctrkit.cli import main                        # noqa: E402
 from ctrkit.config import ConfigError, load_config  # noqa: E402
 from ctrkit.tune import parse_space                 # noqa: E402
+from ctrkit.tune.study import trial_device           # noqa: E402
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -82,7 +83,8 @@ def test_a_study_on_adult_writes_its_folder_and_best_yaml_reproduces_the_best_tr
     with open(out / "trials.csv") as fh:
         trials = list(csv.DictReader(fh))
     assert [t["state"] for t in trials] == ["complete"] * 3
-    assert {"number", "state", "value", "seconds", "epochs", "train.lr", "model.embedding_dim"} <= set(trials[0])
+    assert {"number", "state", "value", "seconds", "epochs", "device", "train.lr", "model.embedding_dim"} <= set(trials[0])
+    assert {t["device"] for t in trials} == {"model"}          # train.device as configured, on one process
     best = json.loads((out / "best.json").read_text())
     assert best["value"] == pytest.approx(max(float(t["value"]) for t in trials), abs=1e-6)
     assert sorted(os.listdir(out / "trials")) == []           # the others' runs are removed, the best moved
@@ -111,6 +113,14 @@ def test_a_trial_the_pruner_judges_hopeless_stops_early_and_is_recorded_as_prune
     assert pruned, trials
     assert all(float(t["train.lr"]) == 1e-7 and int(t["epochs"]) < 4 for t in pruned)
     assert any(t["state"] == "complete" and int(t["epochs"]) == 4 for t in trials)
+
+
+def test_parallel_trials_take_one_cuda_device_each_where_there_are_several():
+    # the GPU path has not run (no GPU here): benchmarks/gpu_check.sh step 5 checks it on a machine
+    assert [trial_device("cuda", k, 2) for k in range(4)] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]
+    assert [trial_device("auto", k, 3) for k in range(4)] == ["cuda:0", "cuda:1", "cuda:2", "cuda:0"]
+    assert trial_device("cuda", 1, 1) == "cuda" and trial_device("cuda", 1, 0) == "cuda"
+    assert trial_device("cpu", 1, 2) == "cpu" and trial_device("cuda:1", 0, 2) == "cuda:1"   # as the user asked
 
 
 def finished_trials(folder):

@@ -107,7 +107,7 @@ def _drop_other_models_options(model: Dict[str, Any], template: Dict[str, Any]) 
     switched away from the config file's (``--model fignn`` on a DeepFM template), the file's
     options that the new model does not take are dropped, each with a note on stderr (an option
     set again on the command line is kept, and refused by ``validate`` if the model lacks it)."""
-    from .models.base import MODELS, model_options
+    from .models.base import COMMON, MODELS, model_options
 
     for key in [k for k, v in model.items() if v is None and k != "name"]:
         del model[key]
@@ -121,6 +121,11 @@ def _drop_other_models_options(model: Dict[str, Any], template: Dict[str, Any]) 
     if dropped:
         print(f"note: model {new!r} does not take {', '.join(f'model.{k}' for k in dropped)} "
               f"(options of the config's {old!r}): dropped", file=sys.stderr)
+    kept = [k for k in template if k in model and k in options and model[k] == template[k] and k not in COMMON
+            and _plain(model[k]) != _plain(options[k])]
+    if kept:
+        print(f"note: model {new!r} keeps {', '.join(f'model.{k}={_plain(model[k])}' for k in kept)} from the "
+              f"config's {old!r} (--set model.KEY=null for {new!r}'s default)", file=sys.stderr)
 
 
 def _yaml(stream: Any, where: str) -> Any:

@@ -254,7 +254,8 @@ def _model(config: Dict[str, Any], prepared: PreparedDataset, out: Optional[str]
     if pre is None:
         return _built(config["model"]["name"], fmap, options)
     # FNN's two-stage recipe: train an FM on the same data, then start the FNN from its embeddings.
-    common = {k: options[k] for k in ("embedding_dim", "sparse", "init_std", "embedding_l2") if k in options}
+    common = {k: options[k] for k in ("embedding_dim", "sparse", "init_std", "embedding_l2", "embedding_l2_scope")
+              if k in options}
     fm = _built(pre["model"], fmap, common)
     stage_dir = os.path.join(out, "pretrain") if out is not None else None
     fm_cfg = train_config({**config, "train": {**config["train"], "epochs": pre["epochs"]}})

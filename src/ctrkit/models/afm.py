@@ -28,7 +28,7 @@ class AFM(CTRModel):
         product_dropout: dropout on the pairwise products (the paper's §3.3).
         attention_dropout: dropout on the pooled vector (FuxiCTR's AFM).
         weight_dropout: dropout on the attention weights a_ij.
-        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2(_scope), net_l2, sparse, init_std, task).
 
     Shapes:
         Batch of B rows → logits [B].

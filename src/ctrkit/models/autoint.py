@@ -34,7 +34,7 @@ class AutoInt(CTRModel):
         use_wide: add the LR term to the logit.
         dnn_units: the hidden widths of an MLP over flatten(E) added to the logit (AutoInt+; none:
             AutoInt); dnn_activation, dnn_dropout, batch_norm: its other options (``nn.MLP``).
-        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2(_scope), net_l2, sparse, init_std, task).
 
     Default sizes (1 layer of 2 heads × 16) are the fastest of those measured whose valid AUC was
     within 0.001 of the best on Adult and synthetic data (``benchmarks/bench_sizes.py``, RESULTS.md

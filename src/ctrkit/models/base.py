@@ -14,6 +14,7 @@ from ..nn.linear import LinearTerm
 
 MODELS: Dict[str, Type["CTRModel"]] = {}
 TASKS = ("binary", "regression")
+L2_SCOPES = ("batch", "table")    # embedding_l2 over the rows a batch looks up, or over whole tables
 
 
 def register(name: str):
@@ -30,13 +31,16 @@ class CTRModel(nn.Module):
     Subclasses build their blocks in ``__init__`` and implement ``forward(batch) → logits [B]``
     (the sigmoid belongs to the loss and to prediction) and, if they attend to something,
     ``explain(batch)``. ``penalty()`` returns the L2 terms for the loss:
-    ``embedding_l2 · Σ‖e‖²/B`` over the embeddings looked up since the last call, plus
-    ``net_l2 · Σ‖W‖²`` over the weight matrices outside the embedding tables.
+    ``embedding_l2 · Σ‖e‖²/B`` over the embeddings looked up since the last call (or, with
+    ``embedding_l2_scope='table'``, FuxiCTR's ``embedding_l2/2 · Σ‖T‖²`` over whole embedding
+    tables, each step), plus ``net_l2 · Σ‖W‖²`` over the weight matrices outside the tables.
 
     Args:
         feature_map: the encoded fields (``Processor.feature_map()``).
         embedding_dim: D, the width of every field's embedding.
         embedding_l2: the L2 weight on the embeddings looked up in a batch.
+        embedding_l2_scope: ``batch`` (the rows a batch looks up, as DeepCTR) or ``table`` (every
+            row of every table, as FuxiCTR's ``embedding_regularizer`` and so BARS's configs).
         net_l2: the L2 weight on the weight matrices outside the embedding tables.
         sparse: embedding tables with sparse gradients (and a row-wise optimizer).
         init_std: the standard deviation of the initial embeddings.
@@ -49,15 +53,22 @@ class CTRModel(nn.Module):
     bf16_pays: ClassVar[bool] = False
 
     def __init__(self, feature_map: FeatureMap, embedding_dim: int = 16, embedding_l2: float = 0.0,
-                 net_l2: float = 0.0, sparse: bool = False, init_std: float = 0.01, task: str = "binary") -> None:
+                 net_l2: float = 0.0, sparse: bool = False, init_std: float = 0.01, task: str = "binary",
+                 embedding_l2_scope: str = "batch") -> None:
         super().__init__()
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+        if embedding_l2_scope not in L2_SCOPES:
+            raise ValueError(f"embedding_l2_scope: expected one of {L2_SCOPES}, got {embedding_l2_scope!r}")
+        if embedding_l2_scope == "table" and sparse and embedding_l2 > 0:
+            raise ValueError("embedding_l2_scope 'table' penalises every row each step, which makes the tables' "
+                             "gradients dense: use sparse: false, or embedding_l2_scope: batch")
         if embedding_dim < 1:
             raise ValueError(f"embedding_dim: expected at least 1, got {embedding_dim}")
         self.feature_map = feature_map
         self.embedding_dim, self.embedding_l2, self.net_l2 = embedding_dim, embedding_l2, net_l2
         self.sparse, self.init_std, self.task = sparse, init_std, task
+        self.embedding_l2_scope = embedding_l2_scope
         self._embedding_sq: Optional[torch.Tensor] = None
 
     # -- helpers for subclasses -------------------------------------------------------
@@ -71,7 +82,7 @@ class CTRModel(nn.Module):
     def embed(self, embedding: FieldEmbedding, batch: Batch) -> torch.Tensor:
         """E = embedding(batch), remembering Σ‖e‖²/B for the embedding penalty while training."""
         e = embedding(batch)
-        if self.training and self.embedding_l2 > 0:
+        if self.training and self.embedding_l2 > 0 and self.embedding_l2_scope == "batch":
             sq = e.pow(2).sum() / max(len(batch), 1)
             self._embedding_sq = sq if self._embedding_sq is None else self._embedding_sq + sq
         return e
@@ -91,6 +102,9 @@ class CTRModel(nn.Module):
         if self._embedding_sq is not None:
             total = total + self.embedding_l2 * self._embedding_sq
             self._embedding_sq = None
+        if self.embedding_l2 > 0 and self.embedding_l2_scope == "table":
+            tables = [m.weight for m in self.modules() if isinstance(m, nn.Embedding) and m.weight.requires_grad]
+            total = total + self.embedding_l2 / 2 * sum(t.pow(2).sum() for t in tables)
         if self.net_l2 > 0:
             total = total + self.net_l2 * sum(p.pow(2).sum() for p in self.network_weights())
         return total
@@ -112,6 +126,10 @@ class CTRModel(nn.Module):
     def device(self) -> torch.device:
         """Where the parameters are (the CPU for a model without any)."""
         return next((p.device for p in self.parameters()), torch.device("cpu"))
+
+
+# the options every model takes (``CTRModel``'s own): a config's carry over to any model
+COMMON = tuple(list(inspect.signature(CTRModel.__init__).parameters)[2:])
 
 
 def model_options(name: str) -> Dict[str, Any]:

@@ -30,7 +30,7 @@ class DCN(CTRModel):
         cross_layers: L.
         dnn_units, dnn_activation, dnn_dropout, batch_norm: the MLP's hidden widths (none: the
             paper's cross-network-only model), activation, dropout and batch norm (``nn.MLP``).
-        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2(_scope), net_l2, sparse, init_std, task).
 
     Shapes:
         Batch of B rows → logits [B].
@@ -66,7 +66,7 @@ class DCNv2(CTRModel):
         structure: ``parallel`` or ``stacked``.
         dnn_units, dnn_activation, dnn_dropout, batch_norm: the MLP's (``nn.MLP``); none: cross
             layers only.
-        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2(_scope), net_l2, sparse, init_std, task).
 
     Shapes:
         Batch of B rows → logits [B].

@@ -56,7 +56,7 @@ class DIN(CTRModel):
         behaviors: target field → sequence field (default: from ``share_embedding``).
         attention_units, attention_activation: the activation unit's hidden widths and activation.
         dnn_units, dnn_activation, dnn_dropout, batch_norm: the MLP's (``nn.MLP``; the paper: 200-80, Dice).
-        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2(_scope), net_l2, sparse, init_std, task).
 
     Shapes:
         Batch of B rows → logits [B].

@@ -29,7 +29,7 @@ class DLRM(CTRModel):
         interaction: ``dot`` (pairwise dot products) or ``cat`` (Z flattened, the reference's
             alternative).
         activation, dnn_dropout, batch_norm: the MLPs' activation, the top MLP's dropout and batch norm.
-        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2(_scope), net_l2, sparse, init_std, task).
 
     Shapes:
         Batch of B rows → logits [B].

@@ -33,7 +33,7 @@ class FiGNN(CTRModel):
         use_self_attention: initial states from multi-head self-attention over E (the paper); else E.
         heads: the self-attention's heads (embedding_dim must be divisible by it).
         node_weights: ``flat`` (FuxiCTR's scoring) or ``node`` (the paper's Eq. 12).
-        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2(_scope), net_l2, sparse, init_std, task).
 
     Shapes:
         Batch of B rows → logits [B].

@@ -29,7 +29,7 @@ class FinalMLP(CTRModel):
         fs_hidden_units: the gate MLPs' hidden widths.
         fs1_context, fs2_context: the context fields of each stream's gate (none: a learned vector).
         fusion_heads: H, dividing both streams' output widths.
-        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2(_scope), net_l2, sparse, init_std, task).
 
     Shapes:
         Batch of B rows → logits [B].

@@ -33,7 +33,7 @@ class FinalNet(CTRModel):
         residual: ``concat`` or ``sum`` (``nn.FactorizedInteraction``).
         field_gate: block 1 reads [E, g ⊙ E] (``nn.FieldGate``) instead of E.
         distill: with ``2B``, add the self-distillation terms to the training loss.
-        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2(_scope), net_l2, sparse, init_std, task).
 
     Shapes:
         Batch of B rows → logits [B].

@@ -26,7 +26,7 @@ class FNN(CTRModel):
         dnn_units, dnn_activation, dnn_dropout, batch_norm: the MLP's hidden widths, activation,
             dropout and batch norm (``nn.MLP``).
         use_first_order: z_i includes the first-order weight w_i (the paper's z_i = (w_i, e_i)).
-        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2(_scope), net_l2, sparse, init_std, task).
 
     Shapes:
         Batch of B rows → logits [B].

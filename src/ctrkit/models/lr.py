@@ -17,7 +17,7 @@ class LR(CTRModel):
 
     Args:
         feature_map: the encoded fields (``Processor.feature_map()``).
-        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2(_scope), net_l2, sparse, init_std, task).
 
     Shapes:
         Batch of B rows → logits [B].

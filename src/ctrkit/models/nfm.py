@@ -25,7 +25,7 @@ class NFM(CTRModel):
         bi_batch_norm: batch norm on f_BI.
         dnn_units, dnn_activation, dnn_dropout, batch_norm: the MLP's hidden widths, activation,
             dropout and batch norm (``nn.MLP``); no hidden layer is the paper's NFM-0 (= FM).
-        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2(_scope), net_l2, sparse, init_std, task).
 
     Shapes:
         Batch of B rows → logits [B].

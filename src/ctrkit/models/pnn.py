@@ -26,7 +26,7 @@ class PNN(CTRModel):
         product: ``inner`` (IPNN), ``outer`` (OPNN) or ``both`` (PNN*).
         dnn_units, dnn_activation, dnn_dropout, batch_norm: the MLP's hidden widths, activation,
             dropout and batch norm (``nn.MLP``).
-        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2(_scope), net_l2, sparse, init_std, task).
 
     Shapes:
         Batch of B rows → logits [B].

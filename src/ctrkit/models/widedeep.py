@@ -22,7 +22,7 @@ class WideDeep(CTRModel):
         feature_map: the encoded fields (``Processor.feature_map()``).
         dnn_units, dnn_activation, dnn_dropout, batch_norm: the MLP's hidden widths, activation,
             dropout and batch norm (``nn.MLP``).
-        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2(_scope), net_l2, sparse, init_std, task).
 
     Shapes:
         Batch of B rows → logits [B].

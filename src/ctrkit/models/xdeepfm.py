@@ -26,7 +26,7 @@ class XDeepFM(CTRModel):
         cin_split_half: half of each hidden CIN layer to the output, half onwards (the authors' code).
         dnn_units, dnn_activation, dnn_dropout, batch_norm: the MLP's hidden widths (none: no MLP),
             activation, dropout and batch norm (``nn.MLP``).
-        **common: ``CTRModel``'s options (embedding_dim, embedding_l2, net_l2, sparse, init_std, task).
+        **common: ``CTRModel``'s options (embedding_dim, embedding_l2(_scope), net_l2, sparse, init_std, task).
 
     Shapes:
         Batch of B rows → logits [B].

@@ -52,7 +52,9 @@ def tune(config: Dict[str, Any], folder: str, trials: Optional[int] = None, jobs
         config: a validated config with a ``tune:`` section (``ctrkit.config.load_config``).
         folder: the tune folder (created; one that holds a study needs ``resume``).
         trials: finished (complete or pruned) trials the study should hold; default ``tune.trials``.
-        jobs: trials run in parallel processes, each with cores/jobs torch threads.
+        jobs: trials run in parallel processes, each with cores/jobs torch threads; with
+            ``train.device`` ``cuda`` or ``auto`` on a machine with several CUDA devices, process k
+            trains its trials on ``cuda:(k mod devices)`` (see ``trial_device``).
         timeout: stop starting trials after this many seconds.
         resume: continue the study in ``folder`` (trials that were running when it stopped are
             recorded as failed; the count of finished trials and the best value carry on).
@@ -78,7 +80,8 @@ def tune(config: Dict[str, Any], folder: str, trials: Optional[int] = None, jobs
           f"({done} finished before), {jobs} job(s); pruner {space.settings['pruner']}", file=sys.stderr)
     deadline = time.time() + timeout if timeout else None
     job = {"config": config, "folder": folder, "storage": storage, "trials": trials, "deadline": deadline,
-           "threads": max(1, cores() // jobs) if jobs > 1 else 0}
+           "threads": max(1, cores() // jobs) if jobs > 1 else 0,
+           "devices": cuda_devices() if jobs > 1 and config["train"]["device"] in ("auto", "cuda") else 0}
     if jobs == 1:
         _work(job, 0)
     else:
@@ -152,8 +155,25 @@ def _work(job: Dict[str, Any], worker: int) -> None:
     if left <= 0:
         return
     timeout = None if job["deadline"] is None else max(0.0, job["deadline"] - time.time())
-    study.optimize(lambda trial: _trial(trial, space, job), timeout=timeout, catch=(CTRKitError, ValueError),
+    study.optimize(lambda trial: _trial(trial, space, {**job, "worker": worker}), timeout=timeout,
+                   catch=(CTRKitError, ValueError),
                    callbacks=[MaxTrialsCallback(job["trials"], states=(TrialState.COMPLETE, TrialState.PRUNED))])
+
+
+def cuda_devices() -> int:
+    """How many CUDA devices this machine has (0 without CUDA)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def trial_device(device: str, worker: int, devices: int) -> str:
+    """The device worker ``worker``'s trials train on: one trial per CUDA device when ``devices`` > 1
+    and ``train.device`` is ``auto`` or ``cuda`` (worker k takes ``cuda:(k mod devices)``), else
+    ``device`` as configured."""
+    if devices > 1 and device in ("auto", "cuda"):
+        return f"cuda:{worker % devices}"
+    return device
 
 
 def _finished_in(job: Dict[str, Any]) -> int:
@@ -211,6 +231,8 @@ def _trial(trial: Any, space: Space, job: Dict[str, Any]) -> float:
     config = space.apply(base, values)
     if job["threads"] and not config["train"]["threads"]:
         config["train"]["threads"] = job["threads"]
+    config["train"]["device"] = trial_device(config["train"]["device"], job["worker"], job["devices"])
+    trial.set_user_attr("device", config["train"]["device"])
     out = os.path.join(folder, "trials", f"{trial.number:04d}")
     config["out"] = out
     config["train"]["progress"] = False
@@ -233,7 +255,7 @@ def _trial(trial: Any, space: Space, job: Dict[str, Any]) -> float:
         raise TuneError("tuning needs a valid split with labels (data.valid or data.valid_fraction)")
     value = monitored(metrics["valid"], config["train"]["monitor"])
     best = _keep_if_best(folder, out, trial.number, value, {**config, "train": {
-        **config["train"], "threads": base["train"]["threads"], "progress": base["train"]["progress"]}})
+        **config["train"], **{k: base["train"][k] for k in ("threads", "progress", "device")}}})
     print(f"trial {trial.number}: {value:.5f}{' (best so far)' if best else ''} {values}", file=sys.stderr)
     return value
 
@@ -286,15 +308,17 @@ def _locked(path: str) -> Iterator[None]:
 
 
 def write_trials(study: Any, path: str) -> None:
-    """trials.csv: one line per trial (number, state, value, seconds, epochs, then the parameters)."""
+    """trials.csv: one line per trial (number, state, value, seconds, epochs, the device it trained on,
+    then the parameters)."""
     trials = study.get_trials(deepcopy=False)
     keys = list(dict.fromkeys(k for t in trials for k in t.params))
     with open(path + ".tmp", "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["number", "state", "value", "seconds", "epochs", *keys])
+        writer.writerow(["number", "state", "value", "seconds", "epochs", "device", *keys])
         for t in trials:
             writer.writerow([t.number, t.state.name.lower(), "" if t.value is None else f"{t.value:.6f}",
                              t.user_attrs.get("seconds", ""), t.user_attrs.get("epochs", ""),
+                             t.user_attrs.get("device", ""),
                              *(t.params.get(k, "") for k in keys)])
     os.replace(path + ".tmp", path)
 
