@@ -6,7 +6,7 @@
 A dataset with a config per model (``adult``, ``synthetic``: ``configs/<dataset>_<model>.yaml``)
 trains each model from its own config; the others train their template with ``--model M``
 (the template's options of another model dropped) on the files in ``../shared/data``, and are
-skipped, with the reason in the table, where those files are not there. Every run is
+skipped where those files are not there (a section written before is kept). Every run is
 ``ctrkit train --config ... --seed S`` in a fresh process (early stopping on validation AUC, best
 weights kept). Writes ``--out`` after each dataset: its section (mean ± std over the seeds of test
 AUC, test logloss and validation AUC, the epochs (best epoch) and seconds, with the command) replaces
@@ -104,20 +104,21 @@ def write_section(path: str, dataset: str, text: str) -> None:
         fh.write(header.rstrip("\n") + "\n\n" + "\n".join(found.values()))
 
 
-def section(dataset: str, models: List[str], seeds: int, extra: List[str]) -> str:
-    """Train every model on ``dataset`` with each seed; the section's markdown (printed row by row)."""
-    flags = " ".join(f"--set {s}" for s in extra)
-    lines = [f"## {dataset}", "", f"`python benchmarks/model_auc.py --datasets {dataset} --models {','.join(models)} "
-             f"--seeds {seeds}{' ' + flags if flags else ''}` ({time.strftime('%Y-%m-%d')})", ""]
+def section(dataset: str, models: List[str], seeds: int, extra: List[str]) -> Optional[str]:
+    """Train every model on ``dataset`` with each seed; the section's markdown (printed row by row),
+    or None when the dataset's files are not on this machine."""
     if command(dataset, models[0]) is None:
-        lines.append(f"Skipped: {os.path.join('../shared/data', str(DATASETS[dataset][2]))} is not on this machine.")
-        print(lines[-1], flush=True)
-        return "\n".join(lines) + "\n"
-    template, flags_, folder = DATASETS[dataset]
-    lines += [f"Config: {'configs/' + template + '.yaml with --model M' if template else 'configs/' + dataset + '_M.yaml'}"
-              f" {' '.join(flags_).replace('{data}', '../shared/data/' + str(folder))}".rstrip(),
-              "", "| model | seeds | test AUC | test logloss | valid AUC | epochs (best) | seconds |",
-              "|---|---|---|---|---|---|---|"]
+        print(f"skipped {dataset}: {os.path.join('../shared/data', str(DATASETS[dataset][2]))} is not on this "
+              "machine (its section, if any, is kept)", flush=True)
+        return None
+    sets = " ".join(f"--set {s}" for s in extra)
+    template, flags, folder = DATASETS[dataset]
+    lines = [f"## {dataset}", "", f"`python benchmarks/model_auc.py --datasets {dataset} --models {','.join(models)} "
+             f"--seeds {seeds}{' ' + sets if sets else ''}` ({time.strftime('%Y-%m-%d')})", "",
+             f"Config: {'configs/' + template + '.yaml with --model M' if template else 'configs/' + dataset + '_M.yaml'}"
+             f" {' '.join(flags).replace('{data}', '../shared/data/' + str(folder))}".rstrip(),
+             "", "| model | seeds | test AUC | test logloss | valid AUC | epochs (best) | seconds |",
+             "|---|---|---|---|---|---|---|"]
     for model in models:
         runs = [run(command(dataset, model), seed, extra) for seed in range(seeds)]
         row = (f"| {model} | {len(runs)} | {spread([r['test']['auc'] for r in runs])} | "
@@ -141,8 +142,10 @@ def main() -> None:
     for dataset in args.datasets.split(","):
         if dataset not in DATASETS:
             parser.error(f"--datasets: unknown {dataset!r}; expected some of {', '.join(DATASETS)}")
-        write_section(args.out, dataset, section(dataset, args.models.split(","), args.seeds, args.set))
-        print(f"wrote {dataset} into {args.out}", flush=True)
+        text = section(dataset, args.models.split(","), args.seeds, args.set)
+        if text is not None:
+            write_section(args.out, dataset, text)
+            print(f"wrote {dataset} into {args.out}", flush=True)
 
 
 if __name__ == "__main__":

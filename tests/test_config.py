@@ -79,7 +79,7 @@ def test_switching_the_model_drops_the_templates_other_options(capsys):
     autoint = load_config("configs/adult_deepfm.yaml", ["model.name=autoint"])
     assert autoint["model"]["dnn_units"] == [256, 128]
     assert ("note: model 'autoint' keeps model.dnn_units=[256, 128], model.dnn_dropout=0.36 from the config's "
-            "'deepfm' (--set model.KEY=null for 'autoint''s default)") in capsys.readouterr().err
+            "'deepfm' (--set model.KEY=null gives autoint's default)") in capsys.readouterr().err
     kept = load_config("configs/adult_deepfm.yaml", ["model.dnn_units=null"])
     assert "dnn_units" not in kept["model"] and kept["model"]["name"] == "deepfm"   # null: the model's default
     with pytest.raises(ConfigError, match="unknown key model.dnn_units for model 'fignn'"):

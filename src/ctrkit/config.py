@@ -125,7 +125,7 @@ def _drop_other_models_options(model: Dict[str, Any], template: Dict[str, Any]) 
             and _plain(model[k]) != _plain(options[k])]
     if kept:
         print(f"note: model {new!r} keeps {', '.join(f'model.{k}={_plain(model[k])}' for k in kept)} from the "
-              f"config's {old!r} (--set model.KEY=null for {new!r}'s default)", file=sys.stderr)
+              f"config's {old!r} (--set model.KEY=null gives {new}'s default)", file=sys.stderr)
 
 
 def _yaml(stream: Any, where: str) -> Any:
