@@ -26,7 +26,7 @@ from .errors import CTRKitError, DataError
 from .features.feature_map import FeatureMap
 from .features.processor import Processor
 from .models import FNN, CTRModel, build_model
-from .models.base import parameter_bytes
+from .models.base import COMMON, parameter_bytes
 from .runs import run_config
 from .train.callbacks import Callback, write_history
 from .train import distributed
@@ -254,8 +254,7 @@ def _model(config: Dict[str, Any], prepared: PreparedDataset, out: Optional[str]
     if pre is None:
         return _built(config["model"]["name"], fmap, options)
     # FNN's two-stage recipe: train an FM on the same data, then start the FNN from its embeddings.
-    common = {k: options[k] for k in ("embedding_dim", "sparse", "init_std", "embedding_l2", "embedding_l2_scope")
-              if k in options}
+    common = {k: options[k] for k in COMMON if k in options}
     fm = _built(pre["model"], fmap, common)
     stage_dir = os.path.join(out, "pretrain") if out is not None else None
     fm_cfg = train_config({**config, "train": {**config["train"], "epochs": pre["epochs"]}})
