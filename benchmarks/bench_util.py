@@ -23,8 +23,11 @@ CROSS_LAYERS = 3                                        # DCN and DCN-V2 (DeepCT
 DCN_MIX = {"low_rank": 32, "experts": 4}                # DeepCTR-Torch's DCNMix defaults
 CIN = (128, 128)                                        # xDeepFM's CIN, split in half, no activation
 BINS = 32                                               # quantile bins of the synthetic numeric fields
+DIN = {"attention": (64, 16), "history": 20}            # DIN's activation unit (Dice) and history length
 # Columns of each benchmark dataset's CSVs (label column: 'label', 0/1), and how it is trained:
-# the synthetic data for one epoch at batch 4096; Adult with early stopping on valid AUC at batch 1024.
+# the synthetic data for one epoch at batch 4096; Adult with early stopping on valid AUC at batch 1024;
+# MovieLens-1M with histories (``sequence``: each '|'-separated field and the field whose table it
+# shares, if any) up to 5 epochs at batch 4096, for the models that need a behaviour sequence.
 DATASETS = {
     "synthetic": {"numeric": [f"I{i}" for i in range(1, 14)], "categorical": [f"C{i}" for i in range(1, 27)],
                   "batch_size": 4096, "epochs": 1, "patience": 0},
@@ -32,6 +35,10 @@ DATASETS = {
               "categorical": ["workclass", "education", "marital_status", "occupation", "relationship", "race",
                               "sex", "native_country"],
               "batch_size": 1024, "epochs": 20, "patience": 2},
+    "movielens-history": {"numeric": [], "categorical": ["user_id", "item_id", "gender", "age", "occupation",
+                                                         "zip_prefix"],
+                          "sequence": {"genres": None, "history": "item_id"}, "models": ["din"],
+                          "batch_size": 4096, "epochs": 5, "patience": 1},
 }
 
 
@@ -112,7 +119,7 @@ def scores(y: np.ndarray, p: np.ndarray) -> Dict[str, float]:
 def runner_args(*flags: str, options: Optional[Tuple[str, str]] = None) -> argparse.Namespace:
     """The arguments every runner takes, plus boolean ``flags`` (e.g. '--sparse') and an ``options``
     (flag, help) string argument; adds the dataset's ``numeric`` and ``categorical`` column lists and
-    fills its training defaults."""
+    ``sequence`` fields, and fills its training defaults."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="synthetic")
@@ -131,7 +138,7 @@ def runner_args(*flags: str, options: Optional[Tuple[str, str]] = None) -> argpa
     for key in ("batch_size", "epochs", "patience"):
         if getattr(args, key) is None:
             setattr(args, key, spec[key])
-    args.numeric, args.categorical = spec["numeric"], spec["categorical"]
+    args.numeric, args.categorical, args.sequence = spec["numeric"], spec["categorical"], spec.get("sequence", {})
     return args
 
 

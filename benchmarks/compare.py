@@ -1,15 +1,17 @@
 """ctrkit against DeepCTR-Torch and pytorch-fm, side by side, and the distance to the hardware.
 
-    python benchmarks/compare.py [--datasets synthetic,adult] [--rows 1000000] [--valid-rows 200000]
+    python benchmarks/compare.py [--datasets synthetic,adult,movielens-history] [--rows 1000000] [--valid-rows 200000]
                                  [--models lr,fm,...] [--libraries ctrkit,ctrkit-cli,deepctr-torch,pytorch-fm]
                                  [--variants bf16,peer-sizes] [--repeats 1] [--merge]
                                  [--batch-size N] [--device cuda]
 
 Creates benchmarks/.venv-peers (deepctr-torch and torchfm from the package registry, with the
 same pinned torch) on first use, writes CSVs to benchmarks/.cache (the synthetic Criteo-shaped data,
-13 numeric and 26 categorical fields; the bundled Adult train/valid split), then runs one process
+13 numeric and 26 categorical fields; the bundled Adult train/valid split; for DIN, MovieLens-1M ratings
+with each user's earlier liked movies, read from ../shared/data and skipped where it is not), then runs one process
 per dataset, library and model with the same settings (embedding 16, Adam 1e-3, MLP [400, 400, 400];
 synthetic: one epoch at batch 4096; Adult: batch 1024, early stopping on valid AUC with patience 2;
+MovieLens: batch 4096, up to 5 epochs, patience 1;
 AutoInt at each library's default sizes: ctrkit 1 layer × 2 heads × 16, the peers the paper's 3 × 2 × 32) and prints a table per dataset with ctrkit/peer ratios.
 Writes benchmarks/RESULTS.md and benchmarks/results.json. Also measures this machine's float32 and
 bfloat16 matmul rates and, for each ctrkit model, the FLOPs of one training step and the fraction
@@ -28,7 +30,7 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from bench_util import BINS, DATASETS, PREDICT_BUDGET_S, matmul_gflops
+from bench_util import BINS, DATASETS, DIN, PREDICT_BUDGET_S, matmul_gflops
 
 from ctrkit.train.device import check_device
 
@@ -38,12 +40,15 @@ PEERS = os.path.join(HERE, ".venv-peers")
 CACHE = os.path.join(HERE, ".cache")
 RUNNERS = {"ctrkit": "run_ctrkit.py", "ctrkit-cli": "run_ctrkit_cli.py", "deepctr-torch": "run_deepctr.py",
            "pytorch-fm": "run_torchfm.py"}
-SECOND_WAVE = {"widedeep", "pnn", "nfm", "dcn", "dcnv2", "xdeepfm", "fibinet"}   # DIN needs sequence data
+# issue 23's models that DeepCTR-Torch has, but DIN (on sequence data, with no numeric fields to bin)
+SECOND_WAVE = {"widedeep", "pnn", "nfm", "dcn", "dcnv2", "xdeepfm", "fibinet"}
 HAS = {"ctrkit": {"lr", "fm", "fnn", "deepfm", "afm", "autoint", "autoint+", "fignn", "dlrm", "finalmlp",
-                  "finalnet"} | SECOND_WAVE,
-       "deepctr-torch": {"lr", "fm", "deepfm", "afm", "autoint", "autoint+"} | SECOND_WAVE,
+                  "finalnet", "din"} | SECOND_WAVE,
+       "deepctr-torch": {"lr", "fm", "deepfm", "afm", "autoint", "autoint+", "din"} | SECOND_WAVE,
        "pytorch-fm": {"lr", "fm", "fnn", "deepfm", "afm", "autoint+"}}
-HAS["ctrkit-cli"] = HAS["ctrkit"]   # `ctrkit train` on the same CSVs, as a user runs it (run_ctrkit_cli.py)
+# `ctrkit train` on the same CSVs, as a user runs it (run_ctrkit_cli.py); not DIN, whose behaviour sequence
+# must be declared in a schema (share_embedding), which types inferred from a CSV do not give
+HAS["ctrkit-cli"] = HAS["ctrkit"] - {"din"}
 VARIANT_MODELS = {"peer-sizes": {"afm", "autoint", "autoint+"}}   # variants that change only some models
 # Equal-work rows, compared only with each other: AutoInt at DeepCTR-Torch's sizes (3 layers of 2 x 8)
 # on both sides, and DeepCTR-Torch seeing the binned numeric fields as sparse fields, as ctrkit does (its
@@ -110,6 +115,45 @@ def adult_csvs() -> Dict[str, str]:
     return paths
 
 
+MOVIELENS = os.path.join(ROOT, "..", "shared", "data", "movielens-1m")
+
+
+def movielens_history_csvs() -> Optional[Dict[str, str]]:
+    """MovieLens-1M (``../shared/data``, not redistributable) as ctrkit's loader reads it, each rating
+    with ``history``, the user's last DIN["history"] liked movies at earlier times (oldest first),
+    '|'-separated; ctrkit's seeded 80/10/10 split, its train and valid parts. None when not there."""
+    import pyarrow.csv as pa_csv
+    from ctrkit.datasets import movielens
+
+    if not os.path.exists(os.path.join(MOVIELENS, "READY")):
+        return None
+    os.makedirs(CACHE, exist_ok=True)
+    paths = {name: os.path.join(CACHE, f"movielens-history-{name}.csv") for name in ("train", "valid")}
+    if all(os.path.exists(p) for p in paths.values()):
+        return paths
+    raw = movielens.load(MOVIELENS, history=DIN["history"])
+    spec = DATASETS["movielens-history"]
+    for name, path in paths.items():
+        table = raw.splits[name].table.select(spec["categorical"] + list(spec["sequence"]) + ["label"])
+        pa_csv.write_csv(table, path + ".tmp")
+        os.replace(path + ".tmp", path)
+    return paths
+
+
+def dataset_csvs(dataset: str, args: argparse.Namespace) -> Optional[Dict[str, str]]:
+    """The train and valid CSVs of ``dataset`` (None: its source files are not on this machine)."""
+    if dataset == "synthetic":
+        return synthetic_csvs(args.rows, args.valid_rows)
+    return adult_csvs() if dataset == "adult" else movielens_history_csvs()
+
+
+def runs_on(dataset: str, model: str) -> bool:
+    """Whether ``model`` has a row on ``dataset``: DIN needs a behaviour sequence, and the sequence
+    data is there for the models that need one."""
+    spec = DATASETS[dataset]
+    return model in spec["models"] if "models" in spec else model != "din"
+
+
 def run(library: str, model: str, dataset: str, paths: Dict[str, str], extra: List[str],
         device: str = "cpu") -> Optional[dict]:
     """One runner process; ctrkit's on ``device`` (and its matmul rate measured there)."""
@@ -165,10 +209,12 @@ def matmul_rates(bf16: bool) -> Dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", default="synthetic,adult")
+    parser.add_argument("--datasets", default="synthetic,adult,movielens-history",
+                        help="movielens-history (DIN's rows) reads ../shared/data/movielens-1m, skipped when not there")
     parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic training rows")
     parser.add_argument("--valid-rows", type=int, default=200_000, help="synthetic valid rows")
-    parser.add_argument("--models", default=",".join(m for m in MODEL_ORDER if m != "din"))
+    parser.add_argument("--models", default=",".join(MODEL_ORDER),
+                        help="each runs on the datasets it fits (runs_on: DIN on movielens-history only)")
     parser.add_argument("--libraries", default="ctrkit,ctrkit-cli,deepctr-torch,pytorch-fm")
     parser.add_argument("--variants", default="bf16,peer-sizes",
                         help="extra ctrkit runs (comma-separated): sparse, bf16, raw-numeric, peer-sizes "
@@ -191,9 +237,15 @@ def main() -> None:
     print(f"matmul: {rate_text(rates)}", flush=True)
     results: List[dict] = []
     for dataset in args.datasets.split(","):
-        paths = synthetic_csvs(args.rows, args.valid_rows) if dataset == "synthetic" else adult_csvs()
+        if dataset not in DATASETS:
+            parser.error(f"--datasets: unknown {dataset!r}; expected some of {', '.join(DATASETS)}")
+        paths = dataset_csvs(dataset, args)
+        if paths is None:
+            print(f"skipped {dataset}: {MOVIELENS} is not on this machine (MovieLens is not redistributable)",
+                  flush=True)
+            continue
         batch = args.batch_size or DATASETS[dataset]["batch_size"]
-        for model in args.models.split(","):
+        for model in (m for m in args.models.split(",") if runs_on(dataset, m)):
             runs = [(lib, []) for lib in args.libraries.split(",") if model in HAS[lib]]
             if "ctrkit" in args.libraries.split(","):
                 runs += [("ctrkit", [f"--{v}"]) for v in args.variants.split(",")
@@ -280,9 +332,16 @@ def data_line(dataset: str, results: List[dict]) -> str:
     sizes = f"{first['rows']:,} train / {first['valid_rows']:,} valid rows"
     if dataset == "synthetic":
         what = f"synthetic Criteo-shaped CSV, {sizes}; one epoch"
+    elif dataset == "movielens-history":
+        what = (f"MovieLens-1M (the partial copy in ../shared/data), {sizes}: 6 categorical fields, genres "
+                f"(mean-pooled) and each rating's history, the user's last {DIN['history']} liked movies sharing "
+                f"item_id's table, attended over with the target item (activation unit {list(DIN['attention'])}, "
+                f"Dice); up to {spec['epochs']} epochs, early stopping (patience {spec['patience']})")
     else:
         what = (f"Adult (bundled), {sizes}; up to {spec['epochs']} "
                 f"epochs, early stopping on valid AUC (patience {spec['patience']}), best weights restored")
+    if not spec["numeric"]:
+        return f"Data: {what}; batch {spec['batch_size']}; embedding 16; Adam 1e-3; MLP [400, 400, 400] (ReLU)."
     return (f"Data: {what}; batch {spec['batch_size']}; embedding 16; Adam 1e-3; MLP [400, 400, 400]. "
             f"Numeric fields: ctrkit cuts them into at most {BINS} tie-aware quantile bins (`+raw_numeric`: value × vector), "
             f"pytorch-fm discretises them as in its Criteo example (⌊ln² x⌋ above 2) and label-encodes, "

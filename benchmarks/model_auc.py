@@ -3,8 +3,8 @@
     python benchmarks/model_auc.py [--datasets adult,synthetic,...] [--models lr,deepfm] [--seeds 5]
                                    [--out benchmarks/AUC.md] [--set KEY=VALUE ...]
 
-A dataset with a config per model (``adult``, ``synthetic``: ``configs/<dataset>_<model>.yaml``)
-trains each model from its own config; the others train their template with ``--model M``
+A dataset with a config per model (``adult``, ``synthetic``: ``configs/<dataset>_<model>.yaml``;
+``synthetic-1m``: the synthetic configs on 1,000,000 rows) trains each model from its own config; the others train their template with ``--model M``
 (the template's options of another model dropped) on the files in ``../shared/data``, and are
 skipped where those files are not there (a section written before is kept). Every run is
 ``ctrkit train --config ... --seed S`` in a fresh process (early stopping on validation AUC, best
@@ -34,9 +34,12 @@ SMALL = ["--batch-size", "256", "--set", "train.patience=3"]    # the 8k-row sam
 # with the template's MLP is AutoInt+
 OWN_DEFAULTS = {"autoint": ["--set", "model.dnn_units=null"]}
 # dataset -> (template config, or None for a config per model; flags; the shared folder it needs)
+PER_MODEL = {"synthetic-1m": "synthetic"}   # trains another dataset's per-model configs (with its flags)
 DATASETS: Dict[str, Tuple[Optional[str], List[str], Optional[str]]] = {
     "adult": (None, [], None),
     "synthetic": (None, [], None),
+    # one generated world for every seed (data.options.seed; the run's --seed would draw a new one)
+    "synthetic-1m": (None, ["--set", "data.options.n_rows=1000000", "--set", "data.options.seed=0"], None),
     "movielens-100k": ("movielens_deepfm", ["--path", "{data}"], "movielens-100k"),
     "movielens-1m": ("movielens_deepfm", ["--path", "{data}"], "movielens-1m"),
     # each rating with the user's 20 earlier liked movies (a sequence sharing item_id's table): DIN vs the rest
@@ -54,7 +57,8 @@ def command(dataset: str, model: str) -> Optional[List[str]]:
     if data is not None and not os.path.exists(data):
         return None
     if template is None:
-        return ["--config", os.path.join(CONFIGS, f"{dataset}_{model.replace('+', '_plus')}.yaml")]
+        name = f"{PER_MODEL.get(dataset, dataset)}_{model.replace('+', '_plus')}.yaml"
+        return ["--config", os.path.join(CONFIGS, name), *flags]
     return ["--config", os.path.join(CONFIGS, f"{template}.yaml"), "--model", model,
             *[f.format(data=data) for f in flags], *OWN_DEFAULTS.get(model, [])]
 
@@ -115,7 +119,7 @@ def section(dataset: str, models: List[str], seeds: int, extra: List[str]) -> Op
     template, flags, folder = DATASETS[dataset]
     lines = [f"## {dataset}", "", f"`python benchmarks/model_auc.py --datasets {dataset} --models {','.join(models)} "
              f"--seeds {seeds}{' ' + sets if sets else ''}` ({time.strftime('%Y-%m-%d')})", "",
-             f"Config: {'configs/' + template + '.yaml with --model M' if template else 'configs/' + dataset + '_M.yaml'}"
+             f"Config: {'configs/' + (template + '.yaml with --model M' if template else PER_MODEL.get(dataset, dataset) + '_M.yaml')}"
              f" {' '.join(flags).replace('{data}', '../shared/data/' + str(folder))}".rstrip(),
              "", "| model | seeds | test AUC | test logloss | valid AUC | epochs (best) | seconds |",
              "|---|---|---|---|---|---|---|"]

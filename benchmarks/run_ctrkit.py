@@ -11,7 +11,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_util import AFM_ATTENTION, AUTOINT, BINS, CIN, CROSS_LAYERS, DCN_MIX, DATASETS, EMBED_DIM, LR, MLP, Timer, report, runner_args, scores, timed_predictions, warm_up_torch  # noqa: E402
+from bench_util import AFM_ATTENTION, AUTOINT, BINS, CIN, CROSS_LAYERS, DCN_MIX, DATASETS, DIN, EMBED_DIM, LR, MLP, Timer, report, runner_args, scores, timed_predictions, warm_up_torch  # noqa: E402
 
 from ctrkit.data import BatchLoader  # noqa: E402
 from ctrkit.features import FeatureSpec, Processor, Schema  # noqa: E402
@@ -36,6 +36,8 @@ OPTIONS = {
               "experts": DCN_MIX["experts"], "low_rank_activation": "tanh"},
     "xdeepfm": {"dnn_units": MLP, "cin_layer_sizes": CIN}, "fibinet": {"dnn_units": MLP},
     "dlrm": {"top_units": MLP}, "finalmlp": {}, "finalnet": {},
+    # DeepCTR-Torch's DIN: the common MLP with ReLU (the paper's is 200-80 with Dice), Dice in the attention
+    "din": {"dnn_units": MLP, "dnn_activation": "relu", "attention_units": DIN["attention"]},
 }
 # DeepCTR-Torch's AutoInt: the paper's layers and heads, the attention width tied to the embedding
 # size (2 heads x 8 here).
@@ -65,7 +67,10 @@ def main() -> None:
     buckets = None if args.raw_numeric else BINS
     log = (lambda c: c.startswith("capital")) if args.dataset == "adult" else (lambda c: True)
     schema = Schema(fields=[FeatureSpec(name=c, type="numeric", log=log(c), buckets=buckets) for c in args.numeric]
-                    + [FeatureSpec(name=c, type="categorical") for c in args.categorical], label="label")
+                    + [FeatureSpec(name=c, type="categorical") for c in args.categorical]
+                    + [FeatureSpec(name=f, type="sequence", separator="|", pooling="mean", share_embedding=owner,
+                                   max_len=DIN["history"] if owner else None) for f, owner in args.sequence.items()],
+                    label="label")
     with timer("preprocess"):
         proc = Processor(schema)
         train = proc.fit_transform(args.train)

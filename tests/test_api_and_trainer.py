@@ -153,3 +153,27 @@ def test_classifier_in_clone_grid_search_and_pipeline():
     assert on_arrays.field_types_ == {"x0": "numeric"} and on_arrays.n_features_in_ == 1
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['embeding_dim'\]"):
         clf.set_params(embeding_dim=8).fit(df, y)
+
+
+def test_epoch_totals_keep_every_steps_logits_in_one_buffer_past_its_capacity():
+    from ctrkit.inference.metrics import roc_auc
+    from ctrkit.train.trainer import EpochTotals
+
+    rng = np.random.default_rng(0)
+    steps = [(torch.tensor(rng.normal(size=n), dtype=torch.float32),
+              torch.tensor(rng.integers(0, 2, n), dtype=torch.float32)) for n in (64, 64, 64, 17)]
+    totals = EpochTotals(capacity=100)      # made for 100 rows, then doubled: 100 -> 200 -> 400
+    for logits, labels in steps:
+        totals.add(torch.tensor(0.5), logits, labels)
+    logits, labels = (torch.cat([s[i] for s in steps]) for i in (0, 1))
+    assert totals.seen == 209 and len(totals.logits) == 400
+    assert torch.equal(totals.filled()[0], logits) and torch.equal(totals.filled()[1], labels)
+    assert totals.mean_loss() == pytest.approx(0.5)
+    assert totals.auc() == pytest.approx(roc_auc(labels.numpy(), logits.numpy()))
+    state = totals.state_dict()            # what a checkpoint holds: the filled rows only
+    assert state["logits"].shape == (209,)
+    again = EpochTotals.from_state(state, torch.device("cpu"))
+    again.add(torch.tensor(1.0), logits[:5], labels[:5])      # a resumed epoch goes on filling
+    assert again.seen == 214 and torch.equal(again.filled()[0][209:], logits[:5])
+    merged = EpochTotals.merged([state, EpochTotals().state_dict(), state], torch.device("cpu"))
+    assert merged.seen == 418 and torch.equal(merged.filled()[0], torch.cat([logits, logits]))

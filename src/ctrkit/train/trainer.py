@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 import os
 import time
-from dataclasses import dataclass, field, fields
-from typing import Any, Dict, List, Optional, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -34,45 +34,67 @@ THREAD_CHECK_S = 5.0   # how often training sizes its threads to the cores other
 class EpochTotals:
     """Running totals of the current epoch, which its history rows report: rows seen, the summed
     loss (float64, on the device: no per-step ``.item()``), training seconds, and the logits and
-    labels seen (for the train AUC). Saved in checkpoints, so a resumed epoch reports the same."""
+    labels seen (for the train AUC). Saved in checkpoints, so a resumed epoch reports the same.
+
+    The logits and labels go into one buffer each (made for ``capacity`` rows; doubled when full),
+    not into a tensor per step: small tensors kept from every step split glibc's heap so that
+    the step's freed activations could not be reused, and a DCN epoch on 200k synthetic rows grew the
+    process by about 13 MB a step (benchmarks/RESULTS.md, "The memory of the slower models")."""
 
     seen: int = 0
     loss_sum: Optional[torch.Tensor] = None
     seconds: float = 0.0
-    logits: List[torch.Tensor] = field(default_factory=list)
-    labels: List[torch.Tensor] = field(default_factory=list)
+    logits: Optional[torch.Tensor] = None    # the first ``seen`` rows are filled
+    labels: Optional[torch.Tensor] = None
+    capacity: int = 0                         # rows the buffers are first made for (the epoch's)
 
     def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
         n = len(labels)
         weighted = loss.double() * n
         self.loss_sum = weighted if self.loss_sum is None else self.loss_sum.add_(weighted)
+        held = 0 if self.logits is None else len(self.logits)
+        if self.seen + n > held:
+            rows = max(self.seen + n, self.capacity, 2 * held)
+            grown_logits, grown_labels = logits.new_empty(rows), labels.new_empty(rows)
+            if held:
+                grown_logits[:self.seen], grown_labels[:self.seen] = self.filled()
+            self.logits, self.labels = grown_logits, grown_labels
+        self.logits[self.seen:self.seen + n] = logits
+        self.labels[self.seen:self.seen + n] = labels
         self.seen += n
-        self.logits.append(logits)
-        self.labels.append(labels)
 
     def mean_loss(self) -> float:
         return float(self.loss_sum) / self.seen if self.seen else 0.0
 
+    def filled(self) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """The logits and labels seen so far (views), or Nones before the first step."""
+        if self.logits is None:
+            return None, None
+        return self.logits[:self.seen], self.labels[:self.seen]
+
     def auc(self) -> float:
-        return roc_auc(torch.cat(self.labels).cpu().numpy(), torch.cat(self.logits).float().cpu().numpy())
+        logits, labels = self.filled()
+        return roc_auc(labels.cpu().numpy(), logits.float().cpu().numpy())
 
     def state_dict(self) -> Dict[str, Any]:
-        cat = lambda parts: torch.cat(parts).cpu() if parts else None  # noqa: E731
+        logits, labels = self.filled()
+        cpu = lambda t: None if t is None else t.cpu().clone()  # noqa: E731
         return {"seen": self.seen, "loss_sum": None if self.loss_sum is None else self.loss_sum.cpu(),
-                "seconds": self.seconds, "logits": cat(self.logits), "labels": cat(self.labels)}
+                "seconds": self.seconds, "logits": cpu(logits), "labels": cpu(labels)}
 
     @classmethod
     def merged(cls, states: List[Dict[str, Any]], device: torch.device) -> "EpochTotals":
         """The totals of several processes' parts of one epoch (``state_dict``s) as one."""
         parts = [cls.from_state(s, device) for s in states]
         sums = [p.loss_sum for p in parts if p.loss_sum is not None]
+        filled = [p.filled() for p in parts if p.logits is not None]
+        cat = lambda i: torch.cat([f[i] for f in filled]) if filled else None  # noqa: E731
         return cls(sum(p.seen for p in parts), torch.stack(sums).sum() if sums else None,
-                   max(p.seconds for p in parts), [t for p in parts for t in p.logits],
-                   [t for p in parts for t in p.labels])
+                   max(p.seconds for p in parts), cat(0), cat(1))
 
     @classmethod
     def from_state(cls, state: Dict[str, Any], device: torch.device) -> "EpochTotals":
-        move = lambda t: [] if t is None else [t.to(device)]  # noqa: E731
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
         loss_sum = state["loss_sum"]
         return cls(state["seen"], None if loss_sum is None else loss_sum.to(device), state["seconds"],
                    move(state["logits"]), move(state["labels"]))
@@ -191,6 +213,8 @@ class Trainer:
             self._resume()
         loader = BatchLoader(train, cfg.batch_size, cfg.shuffle, cfg.seed, rank=g.rank, world_size=g.world_size)
         self.batches_per_epoch = len(loader)
+        self._epoch_rows = self.batches_per_epoch * -(-cfg.batch_size // g.world_size)   # at most
+        self.totals.capacity = self._epoch_rows
         if g.active:
             distributed.check_sparse(self.model)
             self._net = torch.nn.parallel.DistributedDataParallel(
@@ -255,7 +279,7 @@ class Trainer:
         self.epoch += 1
         self.step_in_epoch = 0
         self._evaluation(valid, epoch_end=True)
-        self.totals = EpochTotals()
+        self.totals = EpochTotals(capacity=self._epoch_rows)
         self._call("on_epoch_end")
 
     def _evaluation(self, valid: Optional[EncodedArrays], epoch_end: bool) -> None:
@@ -266,7 +290,7 @@ class Trainer:
             t = EpochTotals.merged(distributed.gather(t.state_dict()), self._device)
             distributed.sync_buffers(self.model)
         row: Dict[str, float] = {"epoch": round(epoch, 4), "step": self.step, "train_loss": t.mean_loss()}
-        if self.model.task == "binary" and t.logits:
+        if self.model.task == "binary" and t.seen:
             row["train_auc"] = t.auc()
         row["lr"] = self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0
         row["seconds"] = t.seconds
