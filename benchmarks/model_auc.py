@@ -1,7 +1,7 @@
 """Test AUC and logloss of every model over several seeds, trained through the CLI from configs/.
 
     python benchmarks/model_auc.py [--datasets adult,synthetic,...] [--models lr,deepfm] [--seeds 5]
-                                   [--out benchmarks/AUC.md] [--set KEY=VALUE ...]
+                                   [--jobs 2] [--keep DIR] [--out benchmarks/AUC.md] [--set KEY=VALUE ...]
 
 A dataset with a config per model (``adult``, ``synthetic``: ``configs/<dataset>_<model>.yaml``;
 ``synthetic-1m``: the synthetic configs on 1,000,000 rows) trains each model from its own config; the others train their template with ``--model M``
@@ -11,10 +11,15 @@ skipped where those files are not there (a section written before is kept). Ever
 weights kept). Writes ``--out`` after each dataset: its section (mean ± std over the seeds of test
 AUC, test logloss and validation AUC, the epochs (best epoch) and seconds, with the command) replaces
 the one an earlier run wrote; the other datasets' sections are kept.
+
+``--jobs N`` trains N runs at a time, each with cores/N threads (``train.threads``): small batches
+keep two threads of one run half idle (RESULTS.md, sixteenth session). ``--keep DIR`` writes each run's metrics into DIR as it ends and reuses the runs found
+there with the same command line, so a long job that stops resumes where it was.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
@@ -22,7 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Tuple
+
+from ctrkit.io.threads import cores
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS = os.path.join(HERE, "..", "configs")
@@ -63,18 +71,29 @@ def command(dataset: str, model: str) -> Optional[List[str]]:
             *[f.format(data=data) for f in flags], *OWN_DEFAULTS.get(model, [])]
 
 
-def run(args: List[str], seed: int, extra: List[str]) -> Dict:
+def run(args: List[str], seed: int, extra: List[str], keep: Optional[str] = None) -> Dict:
+    """``ctrkit train ARGS --seed SEED`` in a fresh process: its metrics.json, with ``wall`` seconds
+    added; taken from ``keep`` when a run with the same command line left its metrics there."""
+    train = [*args, "--seed", str(seed), "--set", "train.progress=false", *[x for s in extra for x in ("--set", s)]]
+    kept = keep and os.path.join(keep, hashlib.sha1(json.dumps(train).encode()).hexdigest()[:16] + ".json")
+    if kept and os.path.exists(kept):
+        with open(kept) as fh:
+            return json.load(fh)["metrics"]
     with tempfile.TemporaryDirectory() as out:
         start = time.time()
-        done = subprocess.run([sys.executable, "-m", "ctrkit", "train", *args, "--seed", str(seed), "--out", out,
-                               "--set", "train.progress=false", *[x for s in extra for x in ("--set", s)]],
+        done = subprocess.run([sys.executable, "-m", "ctrkit", "train", *train, "--out", out],
                               capture_output=True, text=True)
         if done.returncode:
-            raise RuntimeError(f"ctrkit train {' '.join(args)} --seed {seed}: {done.stderr[-2000:]}")
+            raise RuntimeError(f"ctrkit train {' '.join(train)}: {done.stderr[-2000:]}")
         with open(os.path.join(out, "metrics.json")) as fh:
             metrics = json.load(fh)
-        metrics["wall"] = time.time() - start
-        return metrics
+    metrics["wall"] = time.time() - start
+    if kept:
+        os.makedirs(keep, exist_ok=True)
+        with open(kept + ".tmp", "w") as fh:
+            json.dump({"command": train, "metrics": metrics}, fh)
+        os.replace(kept + ".tmp", kept)
+    return metrics
 
 
 def spread(values: List[float], digits: int = 4) -> str:
@@ -108,30 +127,40 @@ def write_section(path: str, dataset: str, text: str) -> None:
         fh.write(header.rstrip("\n") + "\n\n" + "\n".join(found.values()))
 
 
-def section(dataset: str, models: List[str], seeds: int, extra: List[str]) -> Optional[str]:
-    """Train every model on ``dataset`` with each seed; the section's markdown (printed row by row),
-    or None when the dataset's files are not on this machine."""
+def row(model: str, runs: List[Dict]) -> str:
+    """The table row of ``model``'s runs (metrics.json of each seed, with ``wall`` seconds)."""
+    return (f"| {model} | {len(runs)} | {spread([r['test']['auc'] for r in runs])} | "
+            f"{spread([r['test']['logloss'] for r in runs])} | {spread([r['valid']['auc'] for r in runs])} | "
+            f"{statistics.mean(r['train']['epochs'] for r in runs):.1f} "
+            f"({statistics.mean(r['train']['best_epoch'] for r in runs):.1f}) | "
+            f"{statistics.mean(r['wall'] for r in runs):.0f} |")
+
+
+def section(dataset: str, models: List[str], seeds: int, extra: List[str], jobs: int = 1,
+            keep: Optional[str] = None) -> Optional[str]:
+    """Train every model on ``dataset`` with each seed, ``jobs`` runs at a time; the section's markdown
+    (printed row by row), or None when the dataset's files are not on this machine."""
     if command(dataset, models[0]) is None:
         print(f"skipped {dataset}: {os.path.join('../shared/data', str(DATASETS[dataset][2]))} is not on this "
               "machine (its section, if any, is kept)", flush=True)
         return None
-    sets = " ".join(f"--set {s}" for s in extra)
+    options = " ".join([*(f"--set {s}" for s in extra), *([f"--jobs {jobs}"] if jobs > 1 else [])])
+    if jobs > 1:
+        extra = [*extra, f"train.threads={max(1, cores() // jobs)}"]
     template, flags, folder = DATASETS[dataset]
     lines = [f"## {dataset}", "", f"`python benchmarks/model_auc.py --datasets {dataset} --models {','.join(models)} "
-             f"--seeds {seeds}{' ' + sets if sets else ''}` ({time.strftime('%Y-%m-%d')})", "",
+             f"--seeds {seeds}{' ' + options if options else ''}` ({time.strftime('%Y-%m-%d')})", "",
              f"Config: {'configs/' + (template + '.yaml with --model M' if template else PER_MODEL.get(dataset, dataset) + '_M.yaml')}"
              f" {' '.join(flags).replace('{data}', '../shared/data/' + str(folder))}".rstrip(),
              "", "| model | seeds | test AUC | test logloss | valid AUC | epochs (best) | seconds |",
              "|---|---|---|---|---|---|---|"]
-    for model in models:
-        runs = [run(command(dataset, model), seed, extra) for seed in range(seeds)]
-        row = (f"| {model} | {len(runs)} | {spread([r['test']['auc'] for r in runs])} | "
-               f"{spread([r['test']['logloss'] for r in runs])} | {spread([r['valid']['auc'] for r in runs])} | "
-               f"{statistics.mean(r['train']['epochs'] for r in runs):.1f} "
-               f"({statistics.mean(r['train']['best_epoch'] for r in runs):.1f}) | "
-               f"{statistics.mean(r['wall'] for r in runs):.0f} |")
-        lines.append(row)
-        print(row, flush=True)
+    with ThreadPoolExecutor(jobs) as pool:
+        # seed by seed, so that a job stopped early has kept (--keep) every model's first seeds
+        runs = {(model, seed): pool.submit(run, command(dataset, model), seed, extra, keep)
+                for seed in range(seeds) for model in models}
+        for model in models:
+            lines.append(row(model, [runs[model, seed].result() for seed in range(seeds)]))
+            print(lines[-1], flush=True)
     return "\n".join(lines) + "\n"
 
 
@@ -140,13 +169,15 @@ def main() -> None:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time, each with cores/jobs threads")
+    parser.add_argument("--keep", help="a folder for each run's metrics; runs already there are not trained again")
     parser.add_argument("--out", default=os.path.join(HERE, "AUC.md"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     for dataset in args.datasets.split(","):
         if dataset not in DATASETS:
             parser.error(f"--datasets: unknown {dataset!r}; expected some of {', '.join(DATASETS)}")
-        text = section(dataset, args.models.split(","), args.seeds, args.set)
+        text = section(dataset, args.models.split(","), args.seeds, args.set, args.jobs, args.keep)
         if text is not None:
             write_section(args.out, dataset, text)
             print(f"wrote {dataset} into {args.out}", flush=True)
