@@ -13,8 +13,9 @@ AUC, test logloss and validation AUC, the epochs (best epoch) and seconds, with 
 the one an earlier run wrote; the other datasets' sections are kept.
 
 ``--jobs N`` trains N runs at a time, each with cores/N threads (``train.threads``): small batches
-keep two threads of one run half idle (RESULTS.md, sixteenth session). ``--keep DIR`` writes each run's metrics into DIR as it ends and reuses the runs found
-there with the same command line, so a long job that stops resumes where it was.
+keep two threads of one run half idle (RESULTS.md, sixteenth session). ``--keep DIR`` writes each
+run's metrics into DIR as it ends and reuses the runs found there with the same command line, so a
+long job that stops resumes where it was.
 """
 from __future__ import annotations
 
