@@ -1,7 +1,7 @@
 """Test AUC and logloss of every model over several seeds, trained through the CLI from configs/.
 
     python benchmarks/model_auc.py [--datasets adult,synthetic,...] [--models lr,deepfm] [--seeds 5]
-                                   [--jobs 2] [--keep DIR] [--out benchmarks/AUC.md] [--set KEY=VALUE ...]
+                                   [--jobs 2] [--keep DIR] [--merge] [--out benchmarks/AUC.md] [--set KEY=VALUE ...]
 
 A dataset with a config per model (``adult``, ``synthetic``: ``configs/<dataset>_<model>.yaml``;
 ``synthetic-1m``: the synthetic configs on 1,000,000 rows) trains each model from its own config; the others train their template with ``--model M``
@@ -11,6 +11,9 @@ skipped where those files are not there (a section written before is kept). Ever
 weights kept). Writes ``--out`` after each dataset: its section (mean ± std over the seeds of test
 AUC, test logloss and validation AUC, the epochs (best epoch) and seconds, with the command) replaces
 the one an earlier run wrote; the other datasets' sections are kept.
+
+``--merge`` puts the rows into the section already there instead of replacing it: a model's new
+row replaces its old one, the others stay, and the command is listed under the earlier ones.
 
 ``--jobs N`` trains N runs at a time, each with cores/N threads (``train.threads``): small batches
 keep two threads of one run half idle (RESULTS.md, sixteenth session). ``--keep DIR`` writes each
@@ -128,6 +131,24 @@ def write_section(path: str, dataset: str, text: str) -> None:
         fh.write(header.rstrip("\n") + "\n\n" + "\n".join(found.values()))
 
 
+def merge(old: str, new: str) -> str:
+    """Section ``old`` with the rows of section ``new`` put into its table (a model's row replaced,
+    the rows in MODELS order) and ``new``'s command listed below ``old``'s."""
+    lines, fresh = old.rstrip("\n").split("\n"), new.rstrip("\n").split("\n")
+    rows = [i for i, line in enumerate(lines) if line.startswith("| ") and not line.startswith("| model |")]
+    if not rows:
+        return new
+    by_model = {line.split("|")[1].strip(): line for line in (lines[i] for i in rows)}
+    by_model.update((line.split("|")[1].strip(), line) for line in fresh
+                    if line.startswith("| ") and not line.startswith("| model |"))
+    order = {m: i for i, m in enumerate(MODELS)}
+    table = sorted(by_model.values(), key=lambda line: order.get(line.split("|")[1].strip(), len(MODELS)))
+    merged = lines[:rows[0]] + table + lines[rows[-1] + 1:]
+    last_command = max(i for i, line in enumerate(merged[:rows[0]]) if line.startswith("`python "))
+    command = next(line for line in fresh if line.startswith("`python "))
+    return "\n".join(merged[:last_command + 1] + [command] + merged[last_command + 1:]) + "\n"
+
+
 def row(model: str, runs: List[Dict]) -> str:
     """The table row of ``model``'s runs (metrics.json of each seed, with ``wall`` seconds)."""
     return (f"| {model} | {len(runs)} | {spread([r['test']['auc'] for r in runs])} | "
@@ -138,14 +159,15 @@ def row(model: str, runs: List[Dict]) -> str:
 
 
 def section(dataset: str, models: List[str], seeds: int, extra: List[str], jobs: int = 1,
-            keep: Optional[str] = None) -> Optional[str]:
+            keep: Optional[str] = None, merged: bool = False) -> Optional[str]:
     """Train every model on ``dataset`` with each seed, ``jobs`` runs at a time; the section's markdown
     (printed row by row), or None when the dataset's files are not on this machine."""
     if command(dataset, models[0]) is None:
         print(f"skipped {dataset}: {os.path.join('../shared/data', str(DATASETS[dataset][2]))} is not on this "
               "machine (its section, if any, is kept)", flush=True)
         return None
-    options = " ".join([*(f"--set {s}" for s in extra), *([f"--jobs {jobs}"] if jobs > 1 else [])])
+    options = " ".join([*(f"--set {s}" for s in extra), *([f"--jobs {jobs}"] if jobs > 1 else []),
+                        *(["--merge"] if merged else [])])
     if jobs > 1:
         extra = [*extra, f"train.threads={max(1, cores() // jobs)}"]
     template, flags, folder = DATASETS[dataset]
@@ -172,15 +194,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time, each with cores/jobs threads")
     parser.add_argument("--keep", help="a folder for each run's metrics; runs already there are not trained again")
+    parser.add_argument("--merge", action="store_true",
+                        help="add the rows to the dataset's section (replacing those models' rows) instead of replacing it")
     parser.add_argument("--out", default=os.path.join(HERE, "AUC.md"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     for dataset in args.datasets.split(","):
         if dataset not in DATASETS:
             parser.error(f"--datasets: unknown {dataset!r}; expected some of {', '.join(DATASETS)}")
-        text = section(dataset, args.models.split(","), args.seeds, args.set, args.jobs, args.keep)
+        text = section(dataset, args.models.split(","), args.seeds, args.set, args.jobs, args.keep, args.merge)
         if text is not None:
-            write_section(args.out, dataset, text)
+            old = sections(args.out)[1].get(dataset)
+            write_section(args.out, dataset, merge(old, text) if args.merge and old else text)
             print(f"wrote {dataset} into {args.out}", flush=True)
 
 

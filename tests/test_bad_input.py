@@ -1,4 +1,5 @@
 """Each kind of bad input gets an error naming where it is and what was expected."""
+import gc
 import subprocess
 import sys
 
@@ -121,6 +122,26 @@ def test_a_folder_given_as_a_data_file_is_named(tmp_path):
     run = subprocess.run([sys.executable, "-m", "ctrkit.cli", "schema", "--data", str(tmp_path), "--label", "y"],
                          capture_output=True, text=True)
     assert run.returncode == 2 and "is a folder" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_read_that_fails_or_stops_early_leaves_no_row_handler_to_arrows_threads(tmp_path):
+    """An Arrow thread that drops the last reference to the Python row handler while Python shuts
+    down aborts the process ("terminate called without an active exception"; CI saw exit -6 after a
+    ragged line's error). A read that ends in any way waits until Arrow dropped the handler."""
+    from ctrkit.io.readers.text import _RowHandler
+
+    def handlers() -> int:
+        return sum(type(o) is _RowHandler for o in gc.get_objects())
+
+    ragged = write_text(tmp_path / "ragged.csv", "y,a\n1,p\n0\n1,q\n")
+    with pytest.raises(DataError, match="line 3"):
+        list(CsvSource(str(ragged)).chunks())
+    assert handlers() == 0
+    rows = write_text(tmp_path / "rows.csv", "y,a\n" + "".join(f"{i % 2},{'pq'[i % 2]}\n" for i in range(50_000)))
+    chunks = CsvSource(str(rows), on_bad_rows="skip", block_bytes=1 << 12, chunk_rows=100).chunks()
+    assert next(chunks).batch.num_rows == 100
+    chunks.close()                        # stopped with blocks still being read ahead
+    assert handlers() == 0
 
 
 def test_skip_bad_rows_skips_bad_values_as_well_as_ragged_lines(tmp_path):

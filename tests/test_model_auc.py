@@ -38,3 +38,16 @@ def test_two_seeds_side_by_side_are_kept_and_a_rerun_takes_them_instead_of_train
     printed = model_auc("--jobs", "2", "--keep", str(keep), "--out", str(out))
     assert "| lr | 2 | 0.2500 ± 0.0000 |" in printed
     assert "| lr | 2 | 0.2500 ± 0.0000 |" in out.read_text()
+
+    # --merge: lr's row replaces the old one; fm's row, the note and the first command stay
+    first = "`python benchmarks/model_auc.py --datasets adult --models lr,fm --seeds 5` (2026-01-01)"
+    out.write_text(f"# Test AUC\n\n## adult\n\n{first}\n\nConfig: configs/adult_M.yaml\n\n"
+                   "| model | seeds | test AUC | test logloss | valid AUC | epochs (best) | seconds |\n"
+                   "|---|---|---|---|---|---|---|\n| lr | 5 | 0.1 |\n| fm | 5 | 0.2 |\n\nA note.\n")
+    model_auc("--jobs", "2", "--keep", str(keep), "--merge", "--out", str(out))
+    lines = out.read_text().splitlines()
+    assert lines[4] == first and lines[5].startswith("`python benchmarks/model_auc.py --datasets adult --models lr ")
+    assert lines[5].endswith(("--jobs 2 --merge` (" + lines[5].split("` (")[1]))
+    table = lines.index("|---|---|---|---|---|---|---|")
+    assert lines[table + 1].startswith("| lr | 2 | 0.2500 ± 0.0000 |") and lines[table + 2] == "| fm | 5 | 0.2 |"
+    assert lines[table + 3:] == ["", "A note."]

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 optuna = pytest.importorskip("optuna")
+from optuna.trial import TrialState              # noqa: E402
 
 from ctrkit.cli import main                        # noqa: E402
 from ctrkit.config import ConfigError, load_config  # noqa: E402
@@ -123,13 +124,13 @@ def test_parallel_trials_take_one_cuda_device_each_where_there_are_several():
     assert trial_device("cpu", 1, 2) == "cpu" and trial_device("cuda:1", 0, 2) == "cuda:1"   # as the user asked
 
 
-def finished_trials(folder):
+def study_trials(folder):
     storage = f"sqlite:///{folder / 'study.db'}"
     try:
         study = optuna.load_study(study_name="ctrkit", storage=storage)
     except Exception:   # noqa: BLE001 - not created yet
         return []
-    return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    return study.get_trials(deepcopy=False)
 
 
 def test_a_killed_study_resumes_with_its_trials_and_best_value(tmp_path):
@@ -142,22 +143,29 @@ def test_a_killed_study_resumes_with_its_trials_and_best_value(tmp_path):
     proc = subprocess.Popen(command + ["--jobs", "2"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     deadline = time.time() + 240
-    while len(finished_trials(out)) < 2 and time.time() < deadline and proc.poll() is None:
+    while time.time() < deadline and proc.poll() is None:   # two trials done and one under way
+        states = [t.state for t in study_trials(out)]
+        if sum(s.is_finished() for s in states) >= 2 and TrialState.RUNNING in states:
+            break
         time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
     os.killpg(proc.pid, signal.SIGKILL)            # the tuner and its worker processes, mid-trial
     proc.wait()
-    before = finished_trials(out)
-    assert 2 <= len(before) < 6
+    before = [t for t in study_trials(out) if t.state.is_finished()]
+    cut = {t.number for t in study_trials(out) if t.state == TrialState.RUNNING}
+    assert 2 <= len(before) < 6 and cut, [t.state.name for t in study_trials(out)]
+    kept = json.loads((out / "best.json").read_text())["trial"]   # the best run kept when it was killed
     best_before = max(t.value for t in before)
     resumed = subprocess.run(command + ["--resume"], env=ENV, capture_output=True, text=True, timeout=400)
     assert resumed.returncode == 0, resumed.stderr
     study = optuna.load_study(study_name="ctrkit", storage=f"sqlite:///{out / 'study.db'}")
-    states = [t.state.name for t in study.trials]
-    assert states.count("COMPLETE") == 6                      # the count went on from where it stopped
+    states = {t.number: t.state.name for t in study.trials}
+    assert list(states.values()).count("COMPLETE") == 6       # the count went on from where it stopped
     best = json.loads((out / "best.json").read_text())
     # the trials cut short are recorded as failed, except one whose run was kept as the best before
-    # Optuna could record it: that one is complete, with best.json's value
-    assert "RUNNING" not in states and (states.count("FAIL") >= 1 or best["trial"] not in {t.number for t in before})
+    # Optuna could record it: that one is complete, with the value best.json gave it
+    assert "RUNNING" not in states.values()
+    assert all(states[n] == "FAIL" or (states[n] == "COMPLETE" and n == kept) for n in cut), (cut, kept, states)
     assert study.best_value >= best_before
     assert {t.number for t in before} <= {t.number for t in study.trials if t.state.name == "COMPLETE"}
     assert (best["trial"], best["value"]) == (study.best_trial.number, pytest.approx(study.best_value, abs=1e-9))

@@ -6,6 +6,8 @@ import codecs
 import csv
 import io
 import os
+import threading
+import weakref
 from typing import Any, Iterator, List, Optional, Sequence
 
 import pyarrow as pa
@@ -13,6 +15,21 @@ import pyarrow.csv as pa_csv
 
 from ...errors import DataError
 from .base import DEFAULT_BLOCK_BYTES, DEFAULT_CHUNK_ROWS, Chunk, Source
+
+
+RELEASE_SECONDS = 5.0   # the most a finished read waits for Arrow's threads to drop its row handler
+
+
+class _RowHandler:
+    """Arrow's ``invalid_row_handler``: keeps each row with the wrong number of fields and says
+    whether to skip it or fail."""
+
+    def __init__(self, rows: List[Any], skip: bool) -> None:
+        self.rows, self.verdict = rows, "skip" if skip else "error"
+
+    def __call__(self, row: Any) -> str:
+        self.rows.append(row)
+        return self.verdict
 
 
 class CsvSource(Source):
@@ -86,13 +103,23 @@ class CsvSource(Source):
         names = self.columns
         self.skipped = 0
         bad_rows: List[Any] = []
-
-        def on_invalid(row: Any) -> str:
-            bad_rows.append(row)
-            return "skip" if self.on_bad_rows == "skip" else "error"
-
         if not os.path.getsize(self.path):
             raise DataError("the file is empty; expected rows", source=self.name, line=1)
+        handler = _RowHandler(bad_rows, skip=self.on_bad_rows == "skip")
+        released = threading.Event()
+        weakref.finalize(handler, released.set)
+        try:
+            yield from self._read(pa_csv.ParseOptions(
+                delimiter=self.sep, quote_char='"' if self.quoting else False, invalid_row_handler=handler,
+            ), names, bad_rows)
+        finally:
+            # Arrow's threads drop their copy of the Python handler some microseconds after an error
+            # or an early stop; one that does so while Python shuts down aborts the process
+            # ("terminate called without an active exception"). Wait until it is dropped.
+            handler = None
+            released.wait(RELEASE_SECONDS)
+
+    def _read(self, parse_options: pa_csv.ParseOptions, names: List[str], bad_rows: List[Any]) -> Iterator[Chunk]:
         try:
             reader = pa_csv.open_csv(
                 self.path,
@@ -100,9 +127,7 @@ class CsvSource(Source):
                     column_names=names, skip_rows=self.skip_lines + int(self.header), block_size=self.block_bytes,
                     encoding=self.encoding,
                 ),
-                parse_options=pa_csv.ParseOptions(
-                    delimiter=self.sep, quote_char='"' if self.quoting else False, invalid_row_handler=on_invalid
-                ),
+                parse_options=parse_options,
                 convert_options=pa_csv.ConvertOptions(
                     column_types={n: pa.string() for n in names}, strings_can_be_null=True, null_values=[""],
                     quoted_strings_can_be_null=True,
@@ -110,6 +135,8 @@ class CsvSource(Source):
             )
         except pa.ArrowInvalid as exc:
             raise self._parse_error(exc, bad_rows, len(names)) from None
+        finally:
+            del parse_options
         row = 0
         first_line = self.skip_lines + int(self.header) + 1
         pending: List[pa.RecordBatch] = []
