@@ -49,8 +49,8 @@ OWN_DEFAULTS = {"autoint": ["--set", "model.dnn_units=null"]}
 PER_MODEL = {"synthetic-1m": "synthetic"}   # trains another dataset's per-model configs (with its flags)
 DATASETS: Dict[str, Tuple[Optional[str], List[str], Optional[str]]] = {
     "adult": (None, [], None),
-    "synthetic": (None, [], None),
-    # one generated world for every seed (data.options.seed; the run's --seed would draw a new one)
+    # one generated world (and split) for every seed (data.options.seed; the run's --seed would draw a new one)
+    "synthetic": (None, ["--set", "data.options.seed=0"], None),
     "synthetic-1m": (None, ["--set", "data.options.n_rows=1000000", "--set", "data.options.seed=0"], None),
     "movielens-100k": ("movielens_deepfm", ["--path", "{data}"], "movielens-100k"),
     "movielens-1m": ("movielens_deepfm", ["--path", "{data}"], "movielens-1m"),
