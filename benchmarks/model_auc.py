@@ -45,13 +45,14 @@ SMALL = ["--batch-size", "256", "--set", "train.patience=3"]    # the 8k-row sam
 # on another model's template, options a model would take over that change what it is: AutoInt
 # with the template's MLP is AutoInt+
 OWN_DEFAULTS = {"autoint": ["--set", "model.dnn_units=null"]}
-# dataset -> (template config, or None for a config per model; flags; the shared folder it needs)
+# one generated world (and split) for every seed: a run's --seed alone would also draw a new one
+ONE_WORLD = ["--set", "data.options.seed=0"]
 PER_MODEL = {"synthetic-1m": "synthetic"}   # trains another dataset's per-model configs (with its flags)
+# dataset -> (template config, or None for a config per model; flags; the shared folder it needs)
 DATASETS: Dict[str, Tuple[Optional[str], List[str], Optional[str]]] = {
     "adult": (None, [], None),
-    # one generated world (and split) for every seed (data.options.seed; the run's --seed would draw a new one)
-    "synthetic": (None, ["--set", "data.options.seed=0"], None),
-    "synthetic-1m": (None, ["--set", "data.options.n_rows=1000000", "--set", "data.options.seed=0"], None),
+    "synthetic": (None, ONE_WORLD, None),
+    "synthetic-1m": (None, ["--set", "data.options.n_rows=1000000", *ONE_WORLD], None),
     "movielens-100k": ("movielens_deepfm", ["--path", "{data}"], "movielens-100k"),
     "movielens-1m": ("movielens_deepfm", ["--path", "{data}"], "movielens-1m"),
     # each rating with the user's 20 earlier liked movies (a sequence sharing item_id's table): DIN vs the rest
